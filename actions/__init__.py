@@ -1,0 +1,15 @@
+"""Custom actions run by the rasa-sdk action server (`python -m rasa_sdk --actions actions`).
+
+Importing this package registers every action; the modules do no I/O at import time.
+"""
+
+from actions.conversation import ActionCloseRequest, ActionDetectLanguage, ActionSetNeed, ActionStartOver
+from actions.forms import (ActionAskAgeBand, ActionAskBusinessStage, ActionAskIncomeBand, ActionAskZipCode,
+                           ValidateEligibilityForm, ValidateReferralForm)
+from actions.programs import ActionAskReferralChoice, ActionCreateReferral, ActionShowPrograms
+
+__all__ = [
+    "ActionAskAgeBand", "ActionAskBusinessStage", "ActionAskIncomeBand", "ActionAskReferralChoice",
+    "ActionAskZipCode", "ActionCloseRequest", "ActionCreateReferral", "ActionDetectLanguage", "ActionSetNeed", "ActionShowPrograms", "ActionStartOver",
+    "ValidateEligibilityForm", "ValidateReferralForm",
+]

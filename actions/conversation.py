@@ -1,0 +1,79 @@
+"""Conversation-level actions: language, need, crisis, a person, start over."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, AllSlotsReset, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.services import detector
+from referrals.language import explicit_switch
+from referrals.needs import PROGRAM_NEEDS, need_for_intent
+
+# Slots that describe one request; a new need keeps where the resident lives and their age band.
+REQUEST_SLOTS = ("need", "business_stage", "matched_programs", "referral_choice")
+
+
+class ActionDetectLanguage(Action):
+    """Custom slot mapping for `language`, run by Rasa after every user message.
+
+    Sticky: set from the first message that clearly is English or Spanish, changed afterwards only
+    when the resident asks ("english", "espanol").
+    """
+
+    def name(self) -> str:
+        return "action_detect_language"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[dict[str, Any]]:
+        text = tracker.latest_message.get("text") or ""
+        if text.startswith("/"):
+            return []  # a button payload carries no language
+        current = tracker.get_slot("language")
+        switch = explicit_switch(text)
+        if switch and switch != current:
+            return [SlotSet("language", switch)]
+        if current is None:
+            detected = detector().detect(text)
+            if detected:
+                return [SlotSet("language", detected)]
+        return []
+
+
+class ActionSetNeed(Action):
+    def name(self) -> str:
+        return "action_set_need"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[dict[str, Any]]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        need = need_for_intent(intent)
+        events = [SlotSet(slot, None) for slot in REQUEST_SLOTS]
+        if need in PROGRAM_NEEDS:
+            events.append(SlotSet("need", need))
+        return events
+
+
+class ActionCloseRequest(Action):
+    """Drops an open question and the current request; the rule around it says why (crisis, a person)."""
+
+    def name(self) -> str:
+        return "action_close_request"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[dict[str, Any]]:
+        return [ActiveLoop(None), SlotSet("requested_slot", None)] + [SlotSet(s, None) for s in REQUEST_SLOTS]
+
+
+class ActionStartOver(Action):
+    """Forget every answer but the language (the rule then shows the menu)."""
+
+    def name(self) -> str:
+        return "action_start_over"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[dict[str, Any]]:
+        return [ActiveLoop(None), AllSlotsReset(), SlotSet("language", tracker.get_slot("language"))]

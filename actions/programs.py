@@ -1,0 +1,123 @@
+"""Showing matched programs and creating the consented referral."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+from sqlalchemy.exc import SQLAlchemyError
+
+from actions.messages import program_line, t
+from actions.services import services
+from referrals.db import create_referral, recent_referral_counts
+from referrals.matching import AGE_BANDS, INCOME_BANDS, Answers, match_programs
+
+logger = logging.getLogger(__name__)
+
+
+def language_of(tracker: Tracker) -> str:
+    return tracker.get_slot("language") or "en"
+
+
+def channel_of(tracker: Tracker) -> str:
+    metadata = tracker.latest_message.get("metadata") or {}
+    return str(metadata.get("channel") or tracker.get_latest_input_channel() or "unknown")[:20]
+
+
+def answers_of(tracker: Tracker) -> Answers:
+    def known(slot: str, allowed: Any) -> str | None:
+        value = tracker.get_slot(slot)
+        return value if value in allowed else None
+
+    return Answers(
+        zip_code=tracker.get_slot("zip_code"),
+        age_band=known("age_band", AGE_BANDS),
+        income_band=known("income_band", INCOME_BANDS),
+        business_stage=known("business_stage", ("idea", "new", "established")),
+        language=language_of(tracker),
+    )
+
+
+class ActionShowPrograms(Action):
+    def name(self) -> str:
+        return "action_show_programs"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[dict[str, Any]]:
+        svc = services()
+        programs, _ = svc.directory()
+        with svc.sessions() as session:
+            recent = recent_referral_counts(session)
+        lang = language_of(tracker)
+        result = match_programs(tracker.get_slot("need"), answers_of(tracker), programs, recent,
+                                svc.settings.area_median_income)
+        if not result.matches:
+            dispatcher.utter_message(text=t(lang, "no_programs"))
+            return [SlotSet("matched_programs", None), SlotSet("referral_choice", None)]
+        dispatcher.utter_message(text=t(lang, "intro" if len(result.matches) > 1 else "intro_one"))
+        for i, match in enumerate(result.matches, start=1):
+            dispatcher.utter_message(text=program_line(i, match, lang))
+        return [SlotSet("matched_programs", [m.program.id for m in result.matches]),
+                SlotSet("referral_choice", None)]
+
+
+class ActionAskReferralChoice(Action):
+    def name(self) -> str:
+        return "action_ask_referral_choice"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[dict[str, Any]]:
+        lang = language_of(tracker)
+        programs, _ = services().directory()
+        by_id = {p.id: p for p in programs}
+        shown = [by_id[pid] for pid in tracker.get_slot("matched_programs") or [] if pid in by_id]
+        buttons = [{"title": p.name, "payload": f'/inform{{"choice":"{i}"}}'}
+                   for i, p in enumerate(shown, start=1)]
+        buttons.append({"title": t(lang, "no_thanks"), "payload": '/inform{"choice":"0"}'})
+        dispatcher.utter_message(text=t(lang, "ask"), buttons=buttons)
+        return []
+
+
+class ActionCreateReferral(Action):
+    """Writes the case and its log entry, and confirms only after the commit succeeded."""
+
+    def name(self) -> str:
+        return "action_create_referral"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[dict[str, Any]]:
+        reset = [SlotSet("referral_choice", None), SlotSet("matched_programs", None), SlotSet("need", None)]
+        lang = language_of(tracker)
+        shown = tracker.get_slot("matched_programs") or []
+        choice = tracker.get_slot("referral_choice")
+        if not shown:
+            return reset  # 'no programs' was already said
+        if choice in (None, "0") or not str(choice).isdigit() or int(choice) > len(shown):
+            dispatcher.utter_message(text=t(lang, "no_referral"))
+            return reset
+        svc = services()
+        programs, _ = svc.directory()
+        program = next((p for p in programs if p.id == shown[int(choice) - 1]), None)
+        if program is None:
+            dispatcher.utter_message(text=t(lang, "no_programs"))
+            return reset
+        try:
+            with svc.sessions.begin() as session:
+                case = create_referral(
+                    session, pseudonym=tracker.sender_id, program=program, need=tracker.get_slot("need"),
+                    answers=answers_of(tracker), neighborhood=tracker.get_slot("neighborhood"),
+                    channel=channel_of(tracker))
+                case_id = case.id
+        except SQLAlchemyError as exc:
+            # No personal data in the log: the error class and the program id are enough to act on.
+            logger.error("referral write failed: %s (program %s)", type(exc).__name__, program.id)
+            dispatcher.utter_message(text=t(lang, "referral_failed"))
+            return reset
+        dispatcher.utter_message(text=t(lang, "referral_confirmed", program=program.name,
+                                        organization=program.organization, reference=case_id[:8].upper()))
+        dispatcher.utter_message(text=t(lang, "anything_else"))
+        return reset + [SlotSet("referral_id", case_id)]

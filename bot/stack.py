@@ -1,0 +1,169 @@
+"""Starting the assistant's processes: train if needed, migrate, then the action server and Rasa.
+
+Used by `python -m bot run` (the README's run command), by `python -m bot triage`, and by the test
+suite, so all three start the stack the same way. Rasa lives in .venv-rasa and is only ever run as a
+subprocess; nothing here imports it.
+
+Why a content hash names the model: training takes about a minute, so a model is reused as long as
+config.yml, domain.yml and data/ are unchanged, across runs and test sessions alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from referrals.config import ROOT, Settings
+
+RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+MODELS = ROOT / "models"
+RUN_DIR = ROOT / "var" / "run"
+TRAINING_INPUTS = ("config.yml", "domain.yml", "data")
+
+
+class StackError(RuntimeError):
+    """A process of the stack could not be started; the message says what to do."""
+
+
+def training_hash(root: Path = ROOT) -> str:
+    digest = hashlib.sha256()
+    for name in TRAINING_INPUTS:
+        path = root / name
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            digest.update(str(f.relative_to(root)).encode())
+            digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def ensure_model(log=print) -> Path:
+    """The trained model for the current training data, training it first if there is none."""
+    if not RASA_BIN.exists():
+        raise StackError(f"{RASA_BIN} not found: run scripts/setup.sh first (make setup)")
+    name = f"nlu-core-{training_hash()}"
+    model = MODELS / f"{name}.tar.gz"
+    if model.exists():
+        return model
+    MODELS.mkdir(exist_ok=True)
+    log(f"[stack] training the Rasa model ({name}); this takes about a minute")
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(RASA_BIN), "train", "--fixed-model-name", name, "--out", str(MODELS),
+         "--config", "config.yml", "--domain", "domain.yml", "--data", "data"],
+        cwd=ROOT, capture_output=True, text=True, env=_rasa_env())
+    if result.returncode != 0 or not model.exists():
+        raise StackError(f"rasa train failed (exit {result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    log(f"[stack] trained in {time.monotonic() - started:.0f} s: {model.relative_to(ROOT)}")
+    return model
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rasa_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    env.setdefault("PYTHONWARNINGS", "ignore")
+    env["RASA_TELEMETRY_ENABLED"] = "false"
+    return env
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float, name: str, log_file: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StackError(f"{name} exited with code {proc.returncode}; see {log_file}:\n"
+                             f"{log_file.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.3)
+    raise StackError(f"{name} did not answer {url} within {timeout:.0f} s; see {log_file}")
+
+
+@dataclass
+class Stack:
+    """Running processes and where they listen."""
+
+    rasa_url: str
+    actions_url: str
+    token: str
+    database_url: str
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for proc in reversed(self.processes):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in reversed(self.processes):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.processes.clear()
+
+
+def start_actions(settings_env: dict[str, str], port: int, log_dir: Path) -> tuple[subprocess.Popen, Path]:
+    log_file = log_dir / f"actions-{port}.log"
+    env = dict(os.environ, **settings_env, SANIC_HOST="127.0.0.1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(port), "--quiet"],
+        cwd=ROOT, env=env, stdout=log_file.open("ab"), stderr=subprocess.STDOUT)
+    return proc, log_file
+
+
+def start_rasa(model: Path, port: int, actions_port: int, token: str, log_dir: Path,
+               endpoints_extra: str = "") -> tuple[subprocess.Popen, Path]:
+    endpoints = log_dir / f"endpoints-{port}.yml"
+    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n{endpoints_extra}')
+    log_file = log_dir / f"rasa-{port}.log"
+    proc = subprocess.Popen(
+        [str(RASA_BIN), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(port), "-m", str(model),
+         "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml"),
+         "--auth-token", token, "--log-file", str(log_file)],
+        cwd=ROOT, env=_rasa_env(), stdout=log_file.with_suffix(".out").open("ab"), stderr=subprocess.STDOUT)
+    return proc, log_file
+
+
+@contextmanager
+def running_stack(settings: Settings, *, rasa_port: int | None = None, actions_port: int | None = None,
+                  log=print, endpoints_extra: str = "") -> Iterator[Stack]:
+    """Train if needed, migrate and load the directory, start actions and Rasa; stop them on exit."""
+    from referrals.store import prepare
+
+    model = ensure_model(log)
+    prepare(settings).dispose()
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    rasa_port = rasa_port or free_port()
+    actions_port = actions_port or free_port()
+    token = settings["RASA_TOKEN"] or os.urandom(16).hex()
+    stack = Stack(rasa_url=f"http://127.0.0.1:{rasa_port}", actions_url=f"http://127.0.0.1:{actions_port}",
+                  token=token, database_url=settings.database_url)
+    try:
+        env = {"DATABASE_URL": settings.database_url}
+        actions, actions_log = start_actions(env, actions_port, RUN_DIR)
+        stack.processes.append(actions)
+        rasa, rasa_log = start_rasa(model, rasa_port, actions_port, token, RUN_DIR, endpoints_extra)
+        stack.processes.append(rasa)
+        _wait_http(f"{stack.actions_url}/health", actions, 60, "action server", actions_log)
+        _wait_http(f"{stack.rasa_url}/status?token={token}", rasa, 180, "Rasa server", rasa_log)
+        yield stack
+    finally:
+        stack.stop()

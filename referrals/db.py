@@ -1,0 +1,198 @@
+"""Database models (SQLAlchemy 2, typed) and the queries; each query takes a session first.
+
+Three kinds of data, kept apart on purpose (see docs/privacy.md):
+- the directory (`programs`, `neighborhoods`): public program facts, replaced as a whole on load;
+- referral cases (`referral_cases`): what a caseworker needs to act on a consented referral; tied to a
+  resident only through `residents`, which later holds the encrypted contact (the contact vault);
+- the referral log (`referral_log`): anonymous rows for equity reports. It carries the resident's
+  random `log_id`, never the pseudonym, so deleting the `residents` row cuts every tie to a person.
+
+The schema is created by Alembic migrations (referrals/migrations); `create_all` is never used outside
+tests of the migrations themselves.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
+
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Integer, String, create_engine, event,
+                        func, select)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from referrals.directory import Program, _program
+from referrals.matching import Answers
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+class ProgramRow(Base):
+    __tablename__ = "programs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    organization: Mapped[str] = mapped_column(String(300))
+    provider: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean)
+    accepting_referrals: Mapped[bool] = mapped_column(Boolean)
+    hsds: Mapped[dict[str, Any]] = mapped_column(JSON)
+    position: Mapped[int] = mapped_column(Integer)
+    loaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Neighborhood(Base):
+    __tablename__ = "neighborhoods"
+
+    zip_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+
+
+class Resident(Base):
+    """A resident known by pseudonym; `log_id` is the only id the anonymous log ever sees."""
+
+    __tablename__ = "residents"
+
+    pseudonym: Mapped[str] = mapped_column(String(128), primary_key=True)
+    log_id: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReferralCase(Base):
+    __tablename__ = "referral_cases"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    resident_pseudonym: Mapped[str] = mapped_column(
+        ForeignKey("residents.pseudonym", ondelete="CASCADE"), index=True)
+    program_id: Mapped[str] = mapped_column(String(64), index=True)
+    program_name: Mapped[str] = mapped_column(String(300))
+    organization: Mapped[str] = mapped_column(String(300))
+    need: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    language: Mapped[str] = mapped_column(String(5))
+    channel: Mapped[str] = mapped_column(String(20))
+    zip_code: Mapped[str | None] = mapped_column(String(10))
+    neighborhood: Mapped[str | None] = mapped_column(String(100))
+    age_band: Mapped[str | None] = mapped_column(String(20))
+    income_band: Mapped[str | None] = mapped_column(String(20))
+    business_stage: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReferralLogEntry(Base):
+    """One anonymous event of a referral: no phone, no name, no free text, no pseudonym."""
+
+    __tablename__ = "referral_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    referral_id: Mapped[str] = mapped_column(String(36), index=True)
+    resident_log_id: Mapped[str] = mapped_column(String(36), index=True)
+    event: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    need: Mapped[str] = mapped_column(String(40), index=True)
+    program_id: Mapped[str] = mapped_column(String(64))
+    neighborhood: Mapped[str | None] = mapped_column(String(100))
+    age_band: Mapped[str | None] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(5))
+    channel: Mapped[str] = mapped_column(String(20))
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+# --- engine -----------------------------------------------------------------------------------
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for `url`; SQLite gets foreign keys on and a busy timeout for several processes."""
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {"timeout": 15})
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()
+    return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+# --- directory --------------------------------------------------------------------------------
+
+def replace_directory(session: Session, programs: Iterable[Program], neighborhoods: dict[str, str]) -> int:
+    """Replace the whole directory in the session's transaction; the caller commits."""
+    session.query(ProgramRow).delete()
+    session.query(Neighborhood).delete()
+    count = 0
+    for i, p in enumerate(programs):
+        session.add(ProgramRow(id=p.id, name=p.name, organization=p.organization, provider=p.provider,
+                               active=p.active, accepting_referrals=p.accepting_referrals,
+                               hsds=p.hsds, position=i))
+        count += 1
+    for zip_code, name in neighborhoods.items():
+        session.add(Neighborhood(zip_code=zip_code, name=name))
+    session.flush()
+    return count
+
+
+def load_programs(session: Session) -> list[Program]:
+    rows = session.scalars(select(ProgramRow).order_by(ProgramRow.position))
+    return [_program(row.hsds) for row in rows]
+
+
+def load_neighborhoods_table(session: Session) -> dict[str, str]:
+    return {n.zip_code: n.name for n in session.scalars(select(Neighborhood))}
+
+
+def recent_referral_counts(session: Session, days: int = 7, now: datetime | None = None) -> dict[str, int]:
+    since = (now or utcnow()) - timedelta(days=days)
+    rows = session.execute(
+        select(ReferralCase.program_id, func.count()).where(ReferralCase.created_at >= since)
+        .group_by(ReferralCase.program_id))
+    return {pid: n for pid, n in rows}
+
+
+# --- referrals --------------------------------------------------------------------------------
+
+def get_or_create_resident(session: Session, pseudonym: str) -> Resident:
+    resident = session.get(Resident, pseudonym)
+    if resident is None:
+        resident = Resident(pseudonym=pseudonym)
+        session.add(resident)
+        session.flush()
+    else:
+        resident.last_activity_at = utcnow()
+    return resident
+
+
+def create_referral(session: Session, *, pseudonym: str, program: Program, need: str, answers: Answers,
+                    neighborhood: str | None, channel: str) -> ReferralCase:
+    """Write a referral case and its anonymous log entry in the session's transaction.
+
+    The caller commits once, so either both rows exist or neither does.
+    """
+    resident = get_or_create_resident(session, pseudonym)
+    case = ReferralCase(
+        resident_pseudonym=resident.pseudonym, program_id=program.id, program_name=program.name,
+        organization=program.organization, need=need, status="new", language=answers.language,
+        channel=channel, zip_code=answers.zip_code, neighborhood=neighborhood, age_band=answers.age_band,
+        income_band=answers.income_band, business_stage=answers.business_stage)
+    session.add(case)
+    session.flush()
+    session.add(ReferralLogEntry(
+        referral_id=case.id, resident_log_id=resident.log_id, event="created", status="new", need=need,
+        program_id=program.id, neighborhood=neighborhood, age_band=answers.age_band,
+        language=answers.language, channel=channel))
+    session.flush()
+    return case
