@@ -30,9 +30,11 @@ class ActionDetectLanguage(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[dict[str, Any]]:
         text = tracker.latest_message.get("text") or ""
-        if text.startswith("/"):
-            return []  # a button payload carries no language
         current = tracker.get_slot("language")
+        if text.startswith("/"):
+            # A button payload carries no language; the gateway may say what the withheld text was in.
+            hint = (tracker.latest_message.get("metadata") or {}).get("language")
+            return [SlotSet("language", hint)] if current is None and hint in ("en", "es") else []
         switch = explicit_switch(text)
         if switch and switch != current:
             return [SlotSet("language", switch)]

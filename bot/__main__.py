@@ -1,0 +1,103 @@
+"""Command line of the assistant: `python -m bot run | shell | triage`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+import urllib.request
+
+import aiohttp
+
+from referrals.config import Settings
+
+
+def _rasa_is_up(settings: Settings) -> bool:
+    try:
+        with urllib.request.urlopen(f"{settings['RASA_URL']}/status?token={settings['RASA_TOKEN']}",
+                                    timeout=2) as resp:
+            return resp.status == 200
+    except Exception:
+        return False
+
+
+async def _shell(rasa_url: str, token: str) -> None:
+    from bot.conversation import handle_turn
+    from bot.rasa_client import RasaClient
+    from bot.render import render_plain
+
+    sender = "terminal-" + secrets.token_hex(6)
+    print("Chat with the assistant (English or Spanish). Ctrl-D or 'quit' to leave.\n")
+    language = "en"
+    async with aiohttp.ClientSession() as session:
+        rasa = RasaClient(session, rasa_url, token)
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                text = await loop.run_in_executor(None, lambda: input("you> "))
+            except EOFError:
+                print()
+                return
+            if text.strip().lower() in ("quit", "exit"):
+                return
+            turn = await handle_turn(rasa, sender, text, "terminal", language)
+            for reply in render_plain(turn.messages, language):
+                print("bot> " + reply.replace("\n", "\n     "))
+            try:
+                language = ((await rasa.tracker(sender)).get("slots") or {}).get("language") or language
+            except Exception:
+                pass
+
+
+def cmd_shell(settings: Settings) -> int:
+    if _rasa_is_up(settings):
+        asyncio.run(_shell(settings["RASA_URL"], settings["RASA_TOKEN"]))
+        return 0
+    from bot.stack import running_stack
+
+    print("[shell] starting Rasa and the action server (about 30 s)...", file=sys.stderr)
+    with running_stack(settings, log=lambda m: print(m, file=sys.stderr)) as stack:
+        asyncio.run(_shell(stack.rasa_url, stack.token))
+    return 0
+
+
+def cmd_run(settings: Settings) -> int:
+    import time
+    from urllib.parse import urlparse
+
+    from bot.stack import running_stack
+
+    rasa_port = urlparse(settings["RASA_URL"]).port or 5005
+    with running_stack(settings, rasa_port=rasa_port, actions_port=int(settings["ACTIONS_PORT"])) as stack:
+        print(f"[run] Rasa server:    {stack.rasa_url} (loopback only)")
+        print(f"[run] action server:  {stack.actions_url} (loopback only)")
+        print(f"[run] database:       {settings.database_url}")
+        print("[run] chat in a terminal: make shell   |   stop: Ctrl-C")
+        try:
+            while all(p.poll() is None for p in stack.processes):
+                time.sleep(1)
+            print("[run] a process exited; see var/run/*.log", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("\n[run] stopping")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="train if needed, prepare the database, start Rasa and the action server")
+    sub.add_parser("shell", help="chat with the assistant in the terminal")
+    sub.add_parser("triage", help="triage messages: one per line on stdin, JSON lines on stdout")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    if args.command == "triage":
+        from bot.triage import main as triage_main
+
+        return triage_main(settings)
+    return {"run": cmd_run, "shell": cmd_shell}[args.command](settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

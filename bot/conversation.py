@@ -1,0 +1,68 @@
+"""The gateway's handling of one resident turn, shared by every channel (terminal, SMS, web).
+
+Order matters: crisis words are checked first and sent to Rasa as the `/crisis` intent, so the crisis
+reply never depends on the model and the disclosure text is never stored in Rasa's tracker. Then a
+numbered reply is mapped back to the payload of the button it names. Only then does free text go to
+the NLU.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from functools import lru_cache
+
+from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.render import match_choice
+from bot.safety import is_crisis
+from referrals.config import ROOT
+from referrals.language import LanguageDetector
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT = 1600
+
+TROUBLE = {
+    "en": "Sorry, we're having trouble right now. Please try again in a few minutes. "
+          "If you are in danger, call 911. For crisis support, call or text 988.",
+    "es": "Perdon, tenemos un problema tecnico. Intente de nuevo en unos minutos. "
+          "Si esta en peligro, llame al 911. Para apoyo en crisis, llame o texto al 988.",
+}
+
+
+@lru_cache(maxsize=1)
+def detector() -> LanguageDetector:
+    return LanguageDetector.from_nlu_dir(ROOT / "data" / "nlu")
+
+
+@dataclass
+class Turn:
+    messages: list[dict[str, Any]]
+    crisis: bool = False
+    failed: bool = False
+
+
+async def handle_turn(rasa: RasaClient, sender: str, text: str, channel: str, language_hint: str = "en") -> Turn:
+    """Send one resident message through Rasa and return the bot's messages."""
+    text = (text or "").replace("\x00", "").strip()[:MAX_TEXT]
+    crisis = is_crisis(text)
+    metadata = {"channel": channel}
+    try:
+        if crisis:
+            message = "/crisis"
+            # The text stays here; the language it was written in goes along so the reply matches.
+            metadata["language"] = detector().detect(text)
+        else:
+            message = text
+            if text and not text.startswith("/") and len(text) <= 40:
+                payload = match_choice(text, await rasa.last_buttons(sender))
+                if payload:
+                    message = payload
+        messages = await rasa.send(sender, message, metadata)
+    except RasaUnavailable as exc:
+        # The fault, never the text or the sender: logs carry no personal data.
+        logger.error("rasa unavailable: %s", exc)
+        return Turn(messages=[{"text": TROUBLE.get(language_hint, TROUBLE["en"])}], crisis=crisis, failed=True)
+    return Turn(messages=messages, crisis=crisis)

@@ -1,0 +1,58 @@
+"""A small aiohttp client for the Rasa server's HTTP API (REST channel, /model/parse, tracker)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+
+class RasaUnavailable(RuntimeError):
+    """Rasa did not answer in time or answered with an error."""
+
+
+class RasaClient:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str = "",
+                 timeout: float = 10.0):
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+
+    def _params(self) -> dict[str, str]:
+        return {"token": self.token} if self.token else {}
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            async with self.session.request(method, self.base_url + path, timeout=self.timeout,
+                                            **kwargs) as resp:
+                if resp.status != 200:
+                    raise RasaUnavailable(f"{method} {path}: HTTP {resp.status}")
+                return await resp.json()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RasaUnavailable(f"{method} {path}: {type(exc).__name__}") from exc
+
+    async def send(self, sender: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """One user turn through the REST channel; returns the bot's messages."""
+        body = {"sender": sender, "message": text, "metadata": metadata or {}}
+        return await self._json("POST", "/webhooks/rest/webhook", json=body)
+
+    async def parse(self, text: str) -> dict[str, Any]:
+        return await self._json("POST", "/model/parse", params=self._params(), json={"text": text})
+
+    async def tracker(self, sender: str) -> dict[str, Any]:
+        return await self._json("GET", f"/conversations/{quote(sender, safe='')}/tracker",
+                                params={**self._params(), "include_events": "AFTER_RESTART"})
+
+    async def last_buttons(self, sender: str) -> list[dict[str, Any]]:
+        """The buttons of the bot's last message that had any, if no user turn came after it."""
+        events = (await self.tracker(sender)).get("events") or []
+        for event in reversed(events):
+            if event.get("event") == "user":
+                return []
+            if event.get("event") == "bot":
+                buttons = (event.get("data") or {}).get("buttons")
+                if buttons:
+                    return buttons
+        return []
