@@ -21,7 +21,8 @@ import yaml
 LANGUAGES = ("en", "es")
 SWITCH_WORDS = {
     "english": "en", "ingles": "en", "in english": "en", "en ingles": "en",
-    "espanol": "es", "spanish": "es", "castellano": "es", "en espanol": "es", "in spanish": "es",
+    "espanol": "es", "espa\u00f1ol": "es", "spanish": "es", "castellano": "es", "en espanol": "es",
+    "en espa\u00f1ol": "es", "in spanish": "es",
 }
 _WORD = re.compile(r"[a-z\u00f1]+")
 _PLACEHOLDER = re.compile(r"\[[a-z_]+\]")

@@ -1,0 +1,32 @@
+# The two commands a newcomer needs:
+#   make run    set everything up and run the assistant on embedded defaults (SQLite, in-memory Rasa stores)
+#   make test   set everything up and run the whole test suite
+.PHONY: setup run shell train validate test test-stories triage bench clean
+
+PY := .venv/bin/python
+RASA := .venv-rasa/bin/rasa
+
+setup:
+	bash scripts/setup.sh
+
+run: setup
+	$(PY) -m bot run
+
+shell: setup
+	$(PY) -m bot shell
+
+train: setup
+	$(PY) -c "from bot.stack import ensure_model; print(ensure_model())"
+
+validate: setup
+	$(RASA) data validate --fail-on-warnings
+
+test-stories: train
+	$(RASA) test core --stories tests/stories --model "$$($(PY) -c 'from bot.stack import ensure_model; print(ensure_model(log=lambda m: None))')" \
+		--fail-on-prediction-errors --out results/stories
+
+test: setup validate test-stories
+	$(PY) -m pytest
+
+clean:
+	rm -rf models results var/run

@@ -1,0 +1,61 @@
+"""Command line of the referral store: `python -m referrals db upgrade | directory validate|load|export`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from referrals.config import Settings
+from referrals.db import load_programs, make_engine, make_sessionmaker
+from referrals.directory import DirectoryError, export_document, load_directory_file
+from referrals.store import load_directory, upgrade
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m referrals")
+    sub = parser.add_subparsers(dest="area", required=True)
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="command", required=True)
+    db.add_parser("upgrade", help="create or migrate the schema (Alembic) at DATABASE_URL")
+    d = sub.add_parser("directory", help="the HSDS program directory").add_subparsers(dest="command", required=True)
+    v = d.add_parser("validate", help="check an HSDS 3.0 directory file; print every problem")
+    v.add_argument("file")
+    ld = d.add_parser("load", help="validate, then replace the directory in the database (all or nothing)")
+    ld.add_argument("file")
+    ld.add_argument("--neighborhoods", help="zip,neighborhood CSV (default: NEIGHBORHOODS_FILE)")
+    ex = d.add_parser("export", help="write the directory in the database as HSDS 3.0 JSON")
+    ex.add_argument("file", help="output path, or - for stdout")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+
+    try:
+        if args.area == "db":
+            upgrade(settings.database_url)
+            print(f"database at head: {settings.database_url.split('@')[-1]}")
+        elif args.command == "validate":
+            programs = load_directory_file(args.file)
+            print(f"{args.file}: valid HSDS 3.0 directory, {len(programs)} services")
+        elif args.command == "load":
+            upgrade(settings.database_url)
+            engine = make_engine(settings.database_url)
+            n = load_directory(engine, args.file, args.neighborhoods or settings["NEIGHBORHOODS_FILE"])
+            print(f"loaded {n} services from {args.file}")
+        elif args.command == "export":
+            engine = make_engine(settings.database_url)
+            with make_sessionmaker(engine)() as session:
+                doc = export_document(load_programs(session), settings["CITY_NAME"])
+            out = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+            if args.file == "-":
+                sys.stdout.write(out)
+            else:
+                with open(args.file, "w", encoding="utf-8") as fh:
+                    fh.write(out)
+                print(f"exported {len(doc['services'])} services to {args.file}")
+    except DirectoryError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

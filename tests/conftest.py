@@ -1,0 +1,102 @@
+"""Shared fixtures: real databases and the real Rasa + action server stack, each made once per run."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from sqlalchemy import text
+
+from referrals.config import ROOT, Settings
+from referrals.db import make_engine
+
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_available() -> str | None:
+    try:
+        engine = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL database of our own for this run, dropped at the end.
+
+    CI sets REQUIRE_POSTGRES=1 so a missing server fails the run instead of skipping.
+    """
+    problem = _pg_available()
+    if problem:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL required (REQUIRE_POSTGRES=1) but not reachable at {PG_ADMIN_URL}: {problem}")
+        pytest.skip(f"no PostgreSQL at {PG_ADMIN_URL} ({problem}); set TEST_PG_ADMIN_URL to run these tests")
+    name = f"riverbend_test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database of each kind the product supports."""
+    from referrals.store import upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+        upgrade(url)
+        yield url
+        return
+    base = request.getfixturevalue("pg_url")
+    schema_db = base + "_" + uuid.uuid4().hex[:6]
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    db_name = schema_db.rsplit("/", 1)[1]
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+    try:
+        upgrade(schema_db)
+        yield schema_db
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def model() -> Path:
+    """The trained model, trained once per run (and reused across runs while data is unchanged)."""
+    from bot.stack import ensure_model
+
+    return ensure_model()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def stack(request, model, tmp_path_factory):
+    """Rasa server + action server on free loopback ports, over a fresh database of each kind."""
+    from bot.stack import running_stack
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('stack') / 'referrals.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    settings = Settings.from_env({**os.environ, "DATABASE_URL": url})
+    with running_stack(settings, log=lambda m: None) as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
