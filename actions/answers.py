@@ -71,7 +71,7 @@ def parse_business_stage(text: str) -> str | None:
     folded = fold(text)
     if re.search(r"\b(idea|not yet|no tengo|todavia no|aun no|want to start|quiero (abrir|empezar)|no\b)", folded):
         return "idea"
-    if re.search(r"\b(new|nuevo|nueva|just started|acabo de|few months|meses|1 year|un ano|1 ano)\b", folded):
+    if re.search(r"\b(new|nuevo|nueva|just started|acabo de|months?|meses|1 year|un ano|1 ano)\b", folded):
         return "new"
     if re.search(r"\b(years|anos|established|yes|si|ya tengo|i have|tengo)\b", folded):
         return "established"
@@ -81,8 +81,9 @@ def parse_business_stage(text: str) -> str | None:
 def choice_index(text: str, count: int) -> int | None:
     """1-based choice from '2', 'two', 'dos', 'the second'; 0 for a clear no; None if unclear."""
     folded = fold(text).strip()
-    words = {"one": 1, "uno": 1, "first": 1, "primero": 1, "two": 2, "dos": 2, "second": 2,
-             "segundo": 2, "three": 3, "tres": 3, "third": 3, "tercero": 3}
+    # Ordinals first: in "the second one", "second" is the choice and "one" only a pronoun.
+    words = {"first": 1, "primero": 1, "second": 2, "segundo": 2, "third": 3, "tercero": 3,
+             "one": 1, "uno": 1, "two": 2, "dos": 2, "three": 3, "tres": 3}
     m = re.fullmatch(r"\D*(\d+)\D*", folded)
     if m:
         n = int(m.group(1))

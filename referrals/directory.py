@@ -93,6 +93,9 @@ def parse_directory(document: Any) -> list[Program]:
     """Validate a parsed directory document and build programs, or raise DirectoryError."""
     if not isinstance(document, dict) or not isinstance(document.get("services"), list):
         raise DirectoryError(['top level: expected an object with a "services" array'])
+    if not document["services"]:
+        # Loading an empty file would silently empty the directory residents are matched against.
+        raise DirectoryError(["services: the array is empty; a directory needs at least one service"])
     service_v, ext_v = _validators()
     problems: list[str] = []
     seen: dict[str, int] = {}
@@ -121,7 +124,8 @@ def parse_directory(document: Any) -> list[Program]:
         if isinstance(org, dict) and raw.get("organization_id") not in (None, org.get("id")):
             problems.append(f"{where}: field organization_id: does not match organization.id")
         for key in ("phones", "schedules", "languages", "service_at_locations"):
-            for j, child in enumerate(raw.get(key) or []):
+            children = raw.get(key)
+            for j, child in enumerate(children if isinstance(children, list) else []):
                 if isinstance(child, dict) and child.get("service_id") not in (None, sid):
                     problems.append(f"{where}: field {key}[{j}].service_id: does not match the service id")
     if problems:

@@ -24,6 +24,13 @@ SWITCH_WORDS = {
     "espanol": "es", "espa\u00f1ol": "es", "spanish": "es", "castellano": "es", "en espanol": "es",
     "en espa\u00f1ol": "es", "in spanish": "es",
 }
+# The only other words a language request may have ("can we speak english", "mejor en espanol por favor");
+# anything else means the language is the topic ("clases de ingles"), not a request to switch.
+SWITCH_FILLER = {
+    "please", "pls", "plz", "in", "can", "could", "we", "you", "speak", "talk", "text", "me", "i", "do",
+    "switch", "to", "only", "ok", "okay", "por", "favor", "porfa", "en", "habla", "hablas", "hable",
+    "hablar", "hablo", "quiero", "cambiar", "a", "prefiero", "solo", "mejor", "puede", "puedes", "si",
+}
 _WORD = re.compile(r"[a-z\u00f1]+")
 _PLACEHOLDER = re.compile(r"\[[a-z_]+\]")
 
@@ -103,5 +110,6 @@ def explicit_switch(text: str) -> str | None:
         return None
     for phrase, lang in sorted(SWITCH_WORDS.items(), key=lambda kv: -len(kv[0])):
         if phrase in folded:
-            return lang
+            rest = f" {folded} ".replace(f" {phrase} ", " ").split()
+            return lang if all(w in SWITCH_FILLER for w in rest) else None
     return None

@@ -73,7 +73,7 @@ class MatchResult:
 
 def questions_for(need: str, programs: Sequence[Program]) -> list[str]:
     """The eligibility questions worth asking for a need: only those some candidate program uses."""
-    candidates = [p for p in programs if need in p.needs and p.active]
+    candidates = [p for p in programs if need in p.needs and p.active and p.accepting_referrals]
     asked = ["zip_code"]
     if any(p.min_age is not None or p.max_age is not None for p in candidates):
         asked.append("age_band")
