@@ -1,7 +1,7 @@
 # The two commands a newcomer needs:
 #   make run    set everything up and run the assistant on embedded defaults (SQLite, in-memory Rasa stores)
 #   make test   set everything up and run the whole test suite
-.PHONY: setup run shell train validate test test-stories triage bench clean
+.PHONY: setup run shell train validate test test-stories clean
 
 PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa

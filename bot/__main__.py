@@ -42,12 +42,12 @@ async def _shell(rasa_url: str, token: str) -> None:
             if text.strip().lower() in ("quit", "exit"):
                 return
             turn = await handle_turn(rasa, sender, text, "terminal", language)
-            for reply in render_plain(turn.messages, language):
-                print("bot> " + reply.replace("\n", "\n     "))
-            try:
+            try:  # the turn may have set the language; numbered choices are introduced in it
                 language = ((await rasa.tracker(sender)).get("slots") or {}).get("language") or language
             except Exception:
                 pass
+            for reply in render_plain(turn.messages, language):
+                print("bot> " + reply.replace("\n", "\n     "))
 
 
 def cmd_shell(settings: Settings) -> int:

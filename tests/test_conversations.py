@@ -164,3 +164,10 @@ def test_a_typed_answer_that_is_not_understood_is_asked_again(stack):
     r.say("i need a job")
     reply = r.say("banana")
     assert "didn't recognize" in reply.lower() or "didn't understand" in reply.lower(), r.show()
+
+
+def test_a_greeting_with_a_need_goes_straight_to_the_questions_in_spanish(stack):
+    r = chat(stack)
+    reply = r.say("hola necesito trabajo")
+    assert "codigo postal" in reply.lower(), r.show()
+    assert r.slot("language") == "es" and r.slot("need") == "employment"
