@@ -120,4 +120,6 @@ class ActionCreateReferral(Action):
         dispatcher.utter_message(text=t(lang, "referral_confirmed", program=program.name,
                                         organization=program.organization, reference=case_id[:8].upper()))
         dispatcher.utter_message(text=t(lang, "anything_else"))
+        # For the gateway, never shown to the resident: it seals the contact for this referral in the vault.
+        dispatcher.utter_message(json_message={"referral_created": case_id})
         return reset + [SlotSet("referral_id", case_id)]

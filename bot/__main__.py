@@ -62,32 +62,74 @@ def cmd_shell(settings: Settings) -> int:
     return 0
 
 
+def _logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # access lines would carry no PII, but noise
+
+
+def serve_gateway(settings: Settings, rasa_url: str | None = None, rasa_token: str | None = None,
+                  announce=None) -> None:
+    """Serve the resident gateway until Ctrl-C or SIGTERM."""
+    from aiohttp import web
+
+    from bot.gateway import make_app
+
+    host, port = settings["GATEWAY_HOST"], int(settings["GATEWAY_PORT"])
+    app = make_app(settings, rasa_url=rasa_url, rasa_token=rasa_token)
+    web.run_app(app, host=host, port=port, access_log=None, print=announce, handle_signals=True)
+
+
+def cmd_gateway(settings: Settings) -> int:
+    _logging()
+    serve_gateway(settings, announce=lambda m: print(f"[gateway] {m}", file=sys.stderr))
+    return 0
+
+
 def cmd_run(settings: Settings) -> int:
-    import time
     from urllib.parse import urlparse
 
     from bot.stack import running_stack
 
+    _logging()
     rasa_port = urlparse(settings["RASA_URL"]).port or 5005
     with running_stack(settings, rasa_port=rasa_port, actions_port=int(settings["ACTIONS_PORT"])) as stack:
-        print(f"[run] Rasa server:    {stack.rasa_url} (loopback only)")
-        print(f"[run] action server:  {stack.actions_url} (loopback only)")
-        print(f"[run] database:       {settings.database_url}")
-        print("[run] chat in a terminal: make shell   |   stop: Ctrl-C")
+        base = f"http://{settings['GATEWAY_HOST']}:{settings['GATEWAY_PORT']}"
+        lines = [
+            f"web chat:        {base}/  (open it in a browser)",
+            f"SMS webhook:     {base}/sms  ("
+            + ("TWILIO_AUTH_TOKEN set" if settings["TWILIO_AUTH_TOKEN"] else "refuses all: TWILIO_AUTH_TOKEN not set")
+            + "; see README 'Connect a Twilio number')",
+            f"health:          {base}/healthz",
+            f"Rasa server:     {stack.rasa_url} (loopback only)",
+            f"action server:   {stack.actions_url} (loopback only)",
+            f"database:        {_safe_url(settings.database_url)}",
+            "terminal chat:   make shell   |   stop: Ctrl-C",
+        ]
+        for line in lines:
+            print(f"[run] {line}")
         try:
-            while all(p.poll() is None for p in stack.processes):
-                time.sleep(1)
-            print("[run] a process exited; see var/run/*.log", file=sys.stderr)
-            return 1
+            serve_gateway(settings, rasa_url=stack.rasa_url, rasa_token=stack.token)
         except KeyboardInterrupt:
-            print("\n[run] stopping")
+            pass
+        print("\n[run] stopping")
     return 0
+
+
+def _safe_url(url: str) -> str:
+    """A database URL with its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="train if needed, prepare the database, start Rasa and the action server")
+    sub.add_parser("run", help="train if needed, prepare the database, start Rasa, the action server "
+                               "and the gateway")
+    sub.add_parser("gateway", help="serve only the resident gateway, against a running Rasa (RASA_URL)")
     sub.add_parser("shell", help="chat with the assistant in the terminal")
     sub.add_parser("triage", help="triage messages: one per line on stdin, JSON lines on stdout")
     args = parser.parse_args(argv)
@@ -96,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         from bot.triage import main as triage_main
 
         return triage_main(settings)
-    return {"run": cmd_run, "shell": cmd_shell}[args.command](settings)
+    return {"run": cmd_run, "shell": cmd_shell, "gateway": cmd_gateway}[args.command](settings)
 
 
 if __name__ == "__main__":

@@ -44,8 +44,13 @@ class Turn:
     failed: bool = False
 
 
-async def handle_turn(rasa: RasaClient, sender: str, text: str, channel: str, language_hint: str = "en") -> Turn:
-    """Send one resident message through Rasa and return the bot's messages."""
+async def handle_turn(rasa: RasaClient, sender: str, text: str, channel: str, language_hint: str = "en",
+                      known_buttons: list[dict[str, Any]] | None = None) -> Turn:
+    """Send one resident message through Rasa and return the bot's messages.
+
+    `known_buttons` are the choices the caller showed last (the gateway remembers them); without them
+    they are read from Rasa's tracker, which costs a request.
+    """
     text = (text or "").replace("\x00", "").strip()[:MAX_TEXT]
     crisis = is_crisis(text)
     metadata = {"channel": channel}
@@ -57,7 +62,8 @@ async def handle_turn(rasa: RasaClient, sender: str, text: str, channel: str, la
         else:
             message = text
             if text and not text.startswith("/") and len(text) <= 40:
-                payload = match_choice(text, await rasa.last_buttons(sender))
+                buttons = known_buttons if known_buttons is not None else await rasa.last_buttons(sender)
+                payload = match_choice(text, buttons)
                 if payload:
                     message = payload
         messages = await rasa.send(sender, message, metadata)

@@ -82,7 +82,7 @@ def _rasa_env() -> dict[str, str]:
     return env
 
 
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float, name: str, log_file: Path) -> None:
+def wait_http(url: str, proc: subprocess.Popen, timeout: float, name: str, log_file: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -162,8 +162,8 @@ def running_stack(settings: Settings, *, rasa_port: int | None = None, actions_p
         stack.processes.append(actions)
         rasa, rasa_log = start_rasa(model, rasa_port, actions_port, token, RUN_DIR, endpoints_extra)
         stack.processes.append(rasa)
-        _wait_http(f"{stack.actions_url}/health", actions, 60, "action server", actions_log)
-        _wait_http(f"{stack.rasa_url}/status?token={token}", rasa, 180, "Rasa server", rasa_log)
+        wait_http(f"{stack.actions_url}/health", actions, 60, "action server", actions_log)
+        wait_http(f"{stack.rasa_url}/status?token={token}", rasa, 180, "Rasa server", rasa_log)
         yield stack
     finally:
         stack.stop()

@@ -69,7 +69,7 @@ async def run_triage(rasa_url: str, token: str, stdin: TextIO, stdout: TextIO) -
 def main(settings) -> int:
     import urllib.request
 
-    from bot.stack import RUN_DIR, StackError, ensure_model, free_port, start_rasa, _wait_http
+    from bot.stack import RUN_DIR, StackError, ensure_model, free_port, start_rasa, wait_http
 
     url, token = settings["RASA_URL"], settings["RASA_TOKEN"]
     try:  # a running assistant (make run) is reused
@@ -91,7 +91,7 @@ def main(settings) -> int:
         return 2
     try:
         log("[triage] starting an NLU server (about 20 s)")
-        _wait_http(f"http://127.0.0.1:{port}/status?token={token}", proc, 180, "Rasa server", log_file)
+        wait_http(f"http://127.0.0.1:{port}/status?token={token}", proc, 180, "Rasa server", log_file)
         asyncio.run(run_triage(f"http://127.0.0.1:{port}", token, sys.stdin, sys.stdout))
     finally:
         proc.terminate()

@@ -38,6 +38,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ACTIONS_PORT", "5055", "Port of the action server (loopback only)"),
     Setting("PSEUDONYM_KEY", "", "Key of the HMAC that turns a phone number into a pseudonym", secret=True),
     Setting("VAULT_KEY", "", "Fernet key that encrypts contact details at rest", secret=True),
+    Setting("GATEWAY_HOST", "127.0.0.1", "Address the resident gateway (SMS webhook, web chat) listens on"),
+    Setting("GATEWAY_PORT", "8080", "Port of the resident gateway"),
+    Setting("PUBLIC_BASE_URL", "",
+            "The gateway's public URL as Twilio calls it (e.g. https://chat.example.gov), when it runs behind "
+            "a proxy or tunnel; empty means the URL of the request itself"),
+    Setting("TWILIO_AUTH_TOKEN", "", "Auth token of the Twilio account; without it POST /sms refuses every "
+            "request", secret=True),
+    Setting("TWILIO_ACCOUNT_SID", "", "Twilio account SID, for texts the city sends first (follow-ups)"),
+    Setting("TWILIO_FROM_NUMBER", "", "The city's Twilio number (E.164) that outbound texts come from"),
+    Setting("TWILIO_API_BASE", "", "Base URL of Twilio's REST API; empty means Twilio's own; tests point it "
+            "at a local fake"),
+    Setting("RASA_TIMEOUT", "10", "Seconds the gateway waits for Rasa before it sends the 'having trouble' "
+            "reply (Twilio gives up after 15)"),
+    Setting("PORTAL_HOST", "127.0.0.1", "Address the caseworker portal listens on (keep it on an internal network)"),
+    Setting("PORTAL_PORT", "8081", "Port of the caseworker portal"),
+    Setting("PORTAL_TRUST_PROXY", "0", "1 when the portal runs behind a TLS-terminating proxy that sets "
+            "X-Forwarded-Proto; only then does that header make session cookies Secure"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -17,8 +17,9 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Integer, String, create_engine, event,
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, create_engine, event,
                         func, select)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -104,7 +105,36 @@ class ReferralLogEntry(Base):
     age_band: Mapped[str | None] = mapped_column(String(20))
     language: Mapped[str] = mapped_column(String(5))
     channel: Mapped[str] = mapped_column(String(20))
+    # Self-reported, only with consent to anonymized analytics (OMB SPD 15 categories, comma-joined);
+    # NULL when not asked, "prefer_not_to_say" when declined.
+    race_ethnicity: Mapped[str | None] = mapped_column(String(200))
+    gender: Mapped[str | None] = mapped_column(String(40))
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ContactEntry(Base):
+    """The contact vault: how to reach a resident, encrypted (referrals/vault.py), one row per resident.
+
+    Written only when a resident consents to a referral; deleted with the resident (cascade).
+    """
+
+    __tablename__ = "contact_vault"
+
+    pseudonym: Mapped[str] = mapped_column(ForeignKey("residents.pseudonym", ondelete="CASCADE"),
+                                           primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # sms | phone | email
+    ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InboundMessage(Base):
+    """Twilio MessageSids already handled, so a retried webhook is not processed twice."""
+
+    __tablename__ = "inbound_messages"
+
+    message_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 # --- engine -----------------------------------------------------------------------------------
@@ -196,3 +226,31 @@ def create_referral(session: Session, *, pseudonym: str, program: Program, need:
         language=answers.language, channel=channel))
     session.flush()
     return case
+
+
+# --- contact vault and webhook bookkeeping ---------------------------------------------------
+
+def save_contact(session: Session, pseudonym: str, kind: str, ciphertext: str) -> None:
+    """Store (or replace) the sealed contact of a resident who has a referral."""
+    get_or_create_resident(session, pseudonym)
+    entry = session.get(ContactEntry, pseudonym)
+    if entry is None:
+        session.add(ContactEntry(pseudonym=pseudonym, kind=kind, ciphertext=ciphertext))
+    else:
+        entry.kind, entry.ciphertext, entry.updated_at = kind, ciphertext, utcnow()
+    session.flush()
+
+
+def has_open_referral(session: Session, pseudonym: str) -> bool:
+    return session.scalar(select(func.count()).select_from(ReferralCase)
+                          .where(ReferralCase.resident_pseudonym == pseudonym)) > 0
+
+
+def first_delivery(session_factory: sessionmaker[Session], message_sid: str) -> bool:
+    """Record a Twilio MessageSid; False when it was seen before (a retry)."""
+    try:
+        with session_factory.begin() as session:
+            session.add(InboundMessage(message_sid=message_sid[:64]))
+        return True
+    except IntegrityError:
+        return False

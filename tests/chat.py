@@ -43,3 +43,57 @@ class Resident:
 
     def show(self) -> str:
         return "\n".join(f"you> {a}\nbot> {b}" for a, b in self.transcript)
+
+
+@dataclass
+class Texter:
+    """A phone texting the city's number: signed Twilio webhooks to the real gateway, TwiML back."""
+
+    gateway_url: str
+    auth_token: str
+    phone: str = field(default_factory=lambda: "+1555" + str(uuid.uuid4().int)[:7])
+    to: str = "+15550100000"
+    transcript: list[tuple[str, str]] = field(default_factory=list)
+    sent: int = 0
+
+    def form(self, body: str, **extra: str) -> dict[str, str]:
+        self.sent += 1
+        return {"MessageSid": "SM" + uuid.uuid4().hex, "SmsSid": "", "AccountSid": "AC" + "0" * 32,
+                "MessagingServiceSid": "", "From": self.phone, "To": self.to, "Body": body, "NumMedia": "0",
+                "NumSegments": "1", "FromCity": "RIVERBEND", "FromState": "IN", "FromZip": "47101",
+                "FromCountry": "US", "ToCountry": "US", "ApiVersion": "2010-04-01", **extra}
+
+    def post(self, form: dict[str, str], signature: str | None = None, url: str | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, str]:
+        """POST a form, signed for `url` (default: the webhook's own URL) unless `signature` is given."""
+        from twilio.request_validator import RequestValidator
+
+        target = self.gateway_url + "/sms"
+        if signature is None:
+            signature = RequestValidator(self.auth_token).compute_signature(url or target, form)
+        async def go() -> tuple[int, str]:
+            async with aiohttp.ClientSession() as session:
+                async with session.post(target, data=form, headers={"X-Twilio-Signature": signature,
+                                                                    **(headers or {})}) as resp:
+                    return resp.status, await resp.text()
+        return asyncio.run(go())
+
+    def say(self, text: str, **extra: str) -> str:
+        """Text the city; return the reply bodies joined by blank lines, as the phone shows them."""
+        status, twiml = self.post(self.form(text, **extra))
+        assert status == 200, (status, twiml)
+        reply = "\n\n".join(bodies(twiml))
+        self.transcript.append((text, reply))
+        return reply
+
+    def show(self) -> str:
+        return "\n".join(f"sms> {a}\nbot> {b}" for a, b in self.transcript)
+
+
+def bodies(twiml: str) -> list[str]:
+    """The <Message> bodies of a TwiML reply (parsed as XML, so the reply must be valid TwiML)."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(twiml)
+    assert root.tag == "Response", twiml
+    return [("".join(m.itertext())) for m in root.findall("Message")]

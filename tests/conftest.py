@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -100,3 +103,62 @@ def stack(request, model, tmp_path_factory):
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+# --- the resident gateway, as a real process in front of the real stack -------------------------
+
+TWILIO_TEST_TOKEN = "test-twilio-auth-token-0123456789"
+
+
+@dataclass
+class GatewayProcess:
+    url: str
+    env: dict[str, str]
+    log_file: Path
+    proc: "subprocess.Popen"
+    stack: object
+
+    def log_text(self) -> str:
+        return self.log_file.read_text(errors="replace")
+
+
+def start_gateway(stack, env_extra: dict[str, str] | None = None, log_name: str = "gateway") -> GatewayProcess:
+    """`python -m bot gateway` on a free port against `stack`; the caller stops it."""
+    from cryptography.fernet import Fernet
+
+    from bot.stack import RUN_DIR, wait_http, free_port
+
+    port = free_port()
+    env = {**os.environ, "RASA_URL": stack.rasa_url, "RASA_TOKEN": stack.token,
+           "DATABASE_URL": stack.database_url, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port),
+           "TWILIO_AUTH_TOKEN": TWILIO_TEST_TOKEN, "PUBLIC_BASE_URL": "",
+           "PSEUDONYM_KEY": uuid.uuid4().hex * 2, "VAULT_KEY": Fernet.generate_key().decode(),
+           **(env_extra or {})}
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    log_file = RUN_DIR / f"{log_name}-{port}.log"
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "gateway"], cwd=ROOT, env=env,
+                            stdout=log_file.open("wb"), stderr=subprocess.STDOUT)
+    gw = GatewayProcess(f"http://127.0.0.1:{port}", env, log_file, proc, stack)
+    try:
+        wait_http(f"{gw.url}/healthz", proc, 30, "gateway", log_file)
+    except Exception:
+        stop_gateway(gw)
+        raise
+    return gw
+
+
+def stop_gateway(gw: GatewayProcess) -> None:
+    if gw.proc.poll() is None:
+        gw.proc.terminate()
+        try:
+            gw.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            gw.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def gateway(stack) -> Iterator[GatewayProcess]:
+    """The gateway process in front of each stack (SQLite and PostgreSQL)."""
+    gw = start_gateway(stack)
+    yield gw
+    stop_gateway(gw)

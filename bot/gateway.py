@@ -1,0 +1,373 @@
+"""The resident gateway: the one public entry point (aiohttp).
+
+    POST /sms           Twilio's messaging webhook: signature checked, reply as TwiML
+    GET  /              the web chat page; assets under /static/
+    POST /chat          the widget's endpoint (JSON)
+    POST /chat/contact  the widget sends how a caseworker can reach the resident, after a referral
+    GET  /healthz       liveness, and whether Rasa answers
+
+Rasa and the action server listen on loopback only; nothing else reaches them. What the gateway does
+to every message before Rasa sees it: the sender becomes a keyed pseudonym (referrals/vault.py), crisis
+words are caught (bot/conversation.py), a numbered reply becomes the payload of the choice it names.
+What it does to every reply: buttons become numbered choices on SMS and stay buttons on the web, and
+SMS bodies are shaped to fit a basic phone (bot/sms.py).
+
+Logs are structured (one JSON object a line) and never hold a phone number, a pseudonym or message text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import secrets
+import time
+import traceback
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from bot.conversation import TROUBLE, detector, handle_turn
+from bot.rasa_client import RasaClient
+from bot.render import render_plain
+from bot.sms import MAX_CHARS, shape
+from referrals.config import Settings
+from referrals.db import first_delivery, has_open_referral, make_engine, make_sessionmaker, save_contact
+from referrals.vault import Vault, pseudonym
+
+logger = logging.getLogger("bot.gateway")
+
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_FORM_BYTES = 64 * 1024  # Twilio's form for one message is a few kB
+MAX_JSON_BYTES = 16 * 1024
+SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,24}$")
+
+NOTICES = {
+    "en": {
+        "media_only": "Thanks! I can only read text. Please tell me in words what you need help with.",
+        "empty": "I didn't get any words. Please tell me what you need help with, like a job, rent or savings.",
+        "too_long": "That message is too long for me. Please send a shorter one (under 1,600 characters).",
+        "contact_saved": "Thank you. A caseworker will use this to reach you about your referral.",
+        "contact_invalid": "Please enter a US phone number (10 digits) or an email address.",
+        "contact_no_referral": "There is no referral to attach this to yet.",
+    },
+    "es": {
+        "media_only": "Gracias. Solo puedo leer texto. Por favor, escriba con palabras en que necesita ayuda.",
+        "empty": "No recibi palabras. Digame en que necesita ayuda, por ejemplo trabajo, renta o ahorros.",
+        "too_long": "Ese mensaje es muy largo. Por favor, envie uno mas corto (menos de 1,600 caracteres).",
+        "contact_saved": "Gracias. Un trabajador social lo usara para comunicarse con usted sobre su referido.",
+        "contact_invalid": "Escriba un numero de telefono de EE. UU. (10 digitos) o un correo electronico.",
+        "contact_no_referral": "Todavia no hay un referido para guardar este dato.",
+    },
+}
+
+
+def log_event(event: str, **fields: Any) -> None:
+    """One structured line; callers pass only counts, codes and timings, never personal data."""
+    logger.info(json.dumps({"event": event, **fields}, sort_keys=True))
+
+
+def guess_language(text: str) -> str:
+    return (detector().detect(text) if text else None) or "en"
+
+
+def clean_text(raw: str) -> str:
+    """Drop control characters (binary junk, NULs) but keep newlines; the rest is the resident's text."""
+    return "".join(c for c in raw if c in "\n\t" or (c >= " " and c != "\x7f")).strip()
+
+
+class LRU(OrderedDict):
+    """A small bounded map: last choices and language per conversation, kept in this process only."""
+
+    def __init__(self, size: int = 50_000):
+        super().__init__()
+        self.size = size
+
+    def put(self, key: str, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+@dataclass
+class Reply:
+    messages: list[dict[str, Any]]  # visible bot messages: {"text", "buttons"}
+    language: str
+    referral_created: bool = False
+    failed: bool = False
+    crisis: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Gateway:
+    def __init__(self, settings: Settings, rasa_url: str | None = None, rasa_token: str | None = None,
+                 database_url: str | None = None):
+        self.settings = settings
+        self.rasa_url = rasa_url or settings["RASA_URL"]
+        self.rasa_token = rasa_token if rasa_token is not None else settings["RASA_TOKEN"]
+        self.timeout = float(settings["RASA_TIMEOUT"])
+        self.pseudonym_key = settings["PSEUDONYM_KEY"]
+        self.vault = Vault(settings["VAULT_KEY"])
+        pseudonym(self.pseudonym_key, "sms", "+10000000000")  # fail at start, not on the first message
+        self.engine = make_engine(database_url or settings.database_url)
+        self.sessions = make_sessionmaker(self.engine)
+        token = settings["TWILIO_AUTH_TOKEN"]
+        self.validator = RequestValidator(token) if token else None
+        self.public_base = settings["PUBLIC_BASE_URL"].rstrip("/")
+        self.buttons = LRU()
+        self.languages = LRU()
+        self.http: aiohttp.ClientSession | None = None
+        self.rasa: RasaClient | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def startup(self, _app: web.Application) -> None:
+        connector = aiohttp.TCPConnector(limit=100, keepalive_timeout=30)
+        self.http = aiohttp.ClientSession(connector=connector)
+        self.rasa = RasaClient(self.http, self.rasa_url, self.rasa_token, timeout=self.timeout)
+        if not self.validator:
+            logger.warning(json.dumps({"event": "sms_disabled", "why": "TWILIO_AUTH_TOKEN is not set; "
+                                       "POST /sms refuses every request"}))
+
+    async def cleanup(self, _app: web.Application) -> None:
+        if self.http:
+            await self.http.close()
+        self.engine.dispose()
+
+    # --- one turn, any channel ----------------------------------------------------------------
+
+    async def turn(self, sender: str, text: str, channel: str, language_hint: str | None = None) -> Reply:
+        """Send a resident's text through Rasa; remember the choices offered, for the next turn."""
+        language = self.languages.get(sender) or language_hint or guess_language(text)
+        started = time.monotonic()
+        buttons = self.buttons.get(sender)
+        turn = await handle_turn(self.rasa, sender, text, channel, language, known_buttons=buttons)
+        visible, created = [], False
+        for m in turn.messages:
+            custom = m.get("custom")
+            if isinstance(custom, dict):
+                created = created or bool(custom.get("referral_created"))
+                continue
+            visible.append({"text": m.get("text") or "", "buttons": m.get("buttons") or []})
+        if not turn.failed:
+            texts = " ".join(m["text"] for m in visible if m["text"])
+            if texts:
+                language = guess_language(texts)
+                self.languages.put(sender, language)
+            last = next((m["buttons"] for m in reversed(visible) if m["buttons"]), [])
+            self.buttons.put(sender, last)
+        log_event("turn", channel=channel, ok=not turn.failed, crisis=turn.crisis, referral=created,
+                  ms=round((time.monotonic() - started) * 1000, 1))
+        return Reply(visible, language, referral_created=created, failed=turn.failed, crisis=turn.crisis)
+
+    async def _db(self, fn, *args):
+        return await asyncio.to_thread(fn, *args)
+
+    def _seal_contact(self, who: str, kind: str, contact: str) -> None:
+        with self.sessions.begin() as session:
+            save_contact(session, who, kind, self.vault.seal(contact))
+
+    def _has_referral(self, who: str) -> bool:
+        with self.sessions() as session:
+            return has_open_referral(session, who)
+
+    # --- SMS --------------------------------------------------------------------------------
+
+    def _public_url(self, request: web.Request) -> str:
+        if self.public_base:
+            return self.public_base + request.path_qs
+        return str(request.url)
+
+    @staticmethod
+    def _twiml(bodies: list[str]) -> web.Response:
+        response = MessagingResponse()
+        for body in bodies:
+            response.message(body)
+        return web.Response(text=str(response), content_type="application/xml")
+
+    async def sms(self, request: web.Request) -> web.Response:
+        if self.validator is None:
+            log_event("sms_refused", why="no_auth_token")
+            return web.Response(status=403, text="SMS is not configured: TWILIO_AUTH_TOKEN is not set.\n")
+        if (request.content_length or 0) > MAX_FORM_BYTES:
+            log_event("sms_refused", why="too_large")
+            return web.Response(status=413, text="Request too large.\n")
+        try:
+            form = await request.post()
+        except web.HTTPRequestEntityTooLarge:
+            log_event("sms_refused", why="too_large")
+            return web.Response(status=413, text="Request too large.\n")
+        except Exception:  # a malformed body is the caller's fault, never a 500
+            log_event("sms_refused", why="bad_form")
+            return web.Response(status=400, text="Expected a form-encoded Twilio webhook.\n")
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature or not self.validator.validate(self._public_url(request), form, signature):
+            log_event("sms_refused", why="bad_signature")
+            return web.Response(status=403, text="Invalid Twilio signature.\n")
+        sender_number = str(form.get("From") or "")
+        if not sender_number:
+            log_event("sms_refused", why="no_from")
+            return web.Response(status=400, text="Missing From.\n")
+        sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
+        if sid and not await self._db(first_delivery, self.sessions, sid):
+            log_event("sms_duplicate")  # Twilio retried a message we already answered
+            return self._twiml([])
+        who = pseudonym(self.pseudonym_key, "sms", sender_number)
+        raw = str(form.get("Body") or "")
+        text = clean_text(raw)
+        try:
+            media = int(str(form.get("NumMedia") or "0"))
+        except ValueError:
+            media = 0
+        language = self.languages.get(who) or guess_language(text)
+        notices = NOTICES[language]
+        if len(raw) > MAX_CHARS:
+            log_event("sms_notice", why="too_long")
+            return self._twiml([notices["too_long"]])
+        if not text:
+            log_event("sms_notice", why="media_only" if media else "empty")
+            return self._twiml([notices["media_only" if media else "empty"]])
+        reply = await self.turn(who, text, "sms", language)
+        if reply.referral_created:
+            # The number is kept only now, sealed, because the resident asked to be contacted.
+            await self._db(self._seal_contact, who, "sms", sender_number)
+        rendered = render_plain(reply.messages, reply.language)
+        return self._twiml(shape(rendered, reply.language))
+
+    # --- web chat -----------------------------------------------------------------------------
+
+    async def _json_body(self, request: web.Request) -> dict[str, Any] | web.Response:
+        if (request.content_length or 0) > MAX_JSON_BYTES:
+            return web.json_response({"error": "Request too large."}, status=413)
+        try:
+            raw = await request.content.read(MAX_JSON_BYTES + 1)
+            if len(raw) > MAX_JSON_BYTES:
+                return web.json_response({"error": "Request too large."}, status=413)
+            body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return web.json_response({"error": "Expected a JSON body."}, status=400)
+        if not isinstance(body, dict):
+            return web.json_response({"error": "Expected a JSON object."}, status=400)
+        return body
+
+    async def chat(self, request: web.Request) -> web.Response:
+        body = await self._json_body(request)
+        if isinstance(body, web.Response):
+            return body
+        session = body.get("session")
+        if not isinstance(session, str) or not SESSION_RE.match(session):
+            session = secrets.token_urlsafe(24)
+        message = body.get("message")
+        if not isinstance(message, str):
+            return web.json_response({"error": "Expected 'message' as text.", "session": session}, status=400)
+        who = pseudonym(self.pseudonym_key, "web", session)
+        text = clean_text(message)
+        language = self.languages.get(who) or guess_language(text)
+        if len(message) > MAX_CHARS:
+            return web.json_response({"error": NOTICES[language]["too_long"], "session": session}, status=413)
+        if not text:
+            return web.json_response({"session": session, "language": language,
+                                      "messages": [{"text": NOTICES[language]["empty"], "buttons": []}]})
+        if text.startswith("/") and text not in {b.get("payload") for b in self.buttons.get(who) or []}:
+            text = text.lstrip("/")  # only the choices on screen are payloads; anything else is words
+        reply = await self.turn(who, text, "web", language)
+        status = 200 if not reply.failed else 503
+        return web.json_response({"session": session, "language": reply.language, "messages": reply.messages,
+                                  "ask_contact": reply.referral_created}, status=status)
+
+    async def chat_contact(self, request: web.Request) -> web.Response:
+        body = await self._json_body(request)
+        if isinstance(body, web.Response):
+            return body
+        session, contact = body.get("session"), body.get("contact")
+        if not isinstance(session, str) or not SESSION_RE.match(session) or not isinstance(contact, str):
+            return web.json_response({"error": "Expected 'session' and 'contact'."}, status=400)
+        who = pseudonym(self.pseudonym_key, "web", session)
+        notices = NOTICES[self.languages.get(who) or "en"]
+        kind, value = parse_contact(contact)
+        if kind is None:
+            return web.json_response({"error": notices["contact_invalid"]}, status=422)
+        if not await self._db(self._has_referral, who):
+            return web.json_response({"error": notices["contact_no_referral"]}, status=409)
+        await self._db(self._seal_contact, who, kind, value)
+        log_event("contact_saved", channel="web", kind=kind)
+        return web.json_response({"ok": True, "message": notices["contact_saved"]})
+
+    # --- pages --------------------------------------------------------------------------------
+
+    async def index(self, _request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "index.html", headers=SECURITY_HEADERS)
+
+    async def health(self, _request: web.Request) -> web.Response:
+        try:
+            async with self.http.get(f"{self.rasa_url}/", timeout=aiohttp.ClientTimeout(total=1)) as resp:
+                rasa_ok = resp.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            rasa_ok = False
+        return web.json_response({"gateway": "ok", "rasa": "ok" if rasa_ok else "unavailable",
+                                  "sms": "enabled" if self.validator else "disabled (no TWILIO_AUTH_TOKEN)"})
+
+
+def parse_contact(text: str) -> tuple[str | None, str]:
+    """('phone', E.164) or ('email', address) or (None, '') for what a resident typed in the widget."""
+    text = text.strip()
+    if EMAIL_RE.match(text):
+        return "email", text
+    digits = re.sub(r"\D", "", text)
+    if re.fullmatch(r"[\d\s().+-]{10,20}", text) and (len(digits) == 10 or (len(digits) == 11 and digits[0] == "1")):
+        return "phone", "+1" + digits[-10:]
+    return None, ""
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'self'; "
+                               "base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+@web.middleware
+async def errors_and_headers(request: web.Request, handler):
+    """No resident ever sees a 500 page or a traceback; every fault is logged without personal data."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        return exc
+    except Exception as exc:  # the gateway keeps serving whatever one request did
+        # Where it failed (file and line), never the exception's message, which may quote the resident.
+        where = [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in traceback.extract_tb(exc.__traceback__)]
+        logger.error(json.dumps({"event": "gateway_error", "path": request.path, "error": type(exc).__name__,
+                                 "where": where[-4:]}))
+        if request.path == "/sms":
+            return Gateway._twiml([TROUBLE["en"]])
+        return web.json_response({"error": "Something went wrong. Please try again."}, status=500)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def make_app(settings: Settings, **kwargs: Any) -> web.Application:
+    gateway = Gateway(settings, **kwargs)
+    app = web.Application(middlewares=[errors_and_headers], client_max_size=MAX_FORM_BYTES)
+    app["gateway"] = gateway
+    app.on_startup.append(gateway.startup)
+    app.on_cleanup.append(gateway.cleanup)
+    app.router.add_post("/sms", gateway.sms)
+    app.router.add_get("/", gateway.index)
+    app.router.add_post("/chat", gateway.chat)
+    app.router.add_post("/chat/contact", gateway.chat_contact)
+    app.router.add_get("/healthz", gateway.health)
+    if STATIC.exists():
+        app.router.add_static("/static/", STATIC, follow_symlinks=False)
+    return app
