@@ -1,7 +1,7 @@
 # The two commands a newcomer needs:
 #   make run    set everything up and run the assistant on embedded defaults (SQLite, in-memory Rasa stores)
 #   make test   set everything up and run the whole test suite
-.PHONY: setup run shell train validate test test-stories clean
+.PHONY: setup run shell train validate test test-stories bench clean
 
 PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa
@@ -27,6 +27,9 @@ test-stories: train
 
 test: setup validate test-stories
 	$(PY) -m pytest
+
+bench: train
+	$(PY) scripts/bench_gateway.py
 
 clean:
 	rm -rf models results var/run

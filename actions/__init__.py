@@ -4,12 +4,15 @@ Importing this package registers every action; the modules do no I/O at import t
 """
 
 from actions.conversation import ActionCloseRequest, ActionDetectLanguage, ActionSetNeed, ActionStartOver
-from actions.forms import (ActionAskAgeBand, ActionAskBusinessStage, ActionAskIncomeBand, ActionAskZipCode,
-                           ValidateEligibilityForm, ValidateReferralForm)
-from actions.programs import ActionAskReferralChoice, ActionCreateReferral, ActionShowPrograms
+from actions.forms import (ActionAskAgeBand, ActionAskBusinessStage, ActionAskConsentAnalytics,
+                           ActionAskConsentFollowup, ActionAskGender, ActionAskIncomeBand, ActionAskRaceEthnicity,
+                           ActionAskZipCode, ValidateConsentForm, ValidateEligibilityForm, ValidateReferralForm)
+from actions.programs import ActionAskReferralChoice, ActionCreateReferral, ActionSaveConsents, ActionShowPrograms
 
 __all__ = [
     "ActionAskAgeBand", "ActionAskBusinessStage", "ActionAskIncomeBand", "ActionAskReferralChoice",
     "ActionAskZipCode", "ActionCloseRequest", "ActionCreateReferral", "ActionDetectLanguage", "ActionSetNeed", "ActionShowPrograms", "ActionStartOver",
     "ValidateEligibilityForm", "ValidateReferralForm",
+    "ActionAskConsentAnalytics", "ActionAskConsentFollowup", "ActionAskGender", "ActionAskRaceEthnicity",
+    "ActionSaveConsents", "ValidateConsentForm",
 ]

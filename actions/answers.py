@@ -94,3 +94,103 @@ def choice_index(text: str, count: int) -> int | None:
     if re.search(r"\b(no|nope|none|ninguno|ninguna|not now|ahora no|no thanks|no gracias)\b", folded):
         return 0
     return None
+
+
+# --- consents and demographics (asked after a referral) ---------------------------------------
+
+PREFER_NOT = "prefer_not_to_say"
+NOT_GIVEN = ""  # asked, but no usable answer after the one retry; reports show it as "Not given"
+
+# OMB SPD 15 (2024 revision) minimum categories, in the standard's order, as the codes the equity
+# reports read (referrals/reports.py RACE_ETHNICITY_LABELS). Several may be picked.
+RACE_ETHNICITY = ("american_indian_alaska_native", "asian", "black_african_american", "hispanic_latino",
+                  "middle_eastern_north_african", "native_hawaiian_pacific_islander", "white")
+# SPD 15 defines no gender categories: these follow common US survey practice (docs/privacy.md).
+GENDERS = ("woman", "man", "another")
+
+_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                 "uno": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5, "seis": 6, "siete": 7, "ocho": 8}
+_RACE_WORDS = {
+    "american_indian_alaska_native": r"american indian|alaska|native american|indigenous|indigena|indio",
+    "asian": r"asian|asiatic[oa]",
+    "black_african_american": r"black|african american|afro ?american[oa]?|afroamerican[oa]|negr[oa]",
+    "hispanic_latino": r"hispanic|hispan[oa]|latin[oaxe]",
+    "middle_eastern_north_african": r"middle eastern|north african|arab|medio oriente|norte de africa",
+    "native_hawaiian_pacific_islander": r"hawaiian|hawai|pacific islander|islas del pacifico",
+    "white": r"white|blanc[oa]",
+}
+_YES = re.compile(r"\b(yes|yeah|yep|yup|ya|y|sure|ok|okay|of course|si|claro|de acuerdo|esta bien|vale|bueno)\b")
+_NO = re.compile(r"\b(no|nope|nah|n|no thanks|no gracias|rather not|prefer not|prefiero que no|never|nunca)\b")
+_UNSURE = re.compile(r"\b(not sure|unsure|maybe|no se|tal vez|quizas|depends|depende)\b")
+_NOT = re.compile(r"\b(no|not|none|ninguno|ninguna)\b")
+
+
+def _numbers(folded: str) -> list[int]:
+    return [int(n) for n in re.findall(r"\d+", folded)] + [
+        _NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", folded) if w in _NUMBER_WORDS]
+
+
+def parse_yes_no(text: str) -> str | None:
+    """"yes" or "no" from a button value, 1 (Yes) or 2 (No), or words in English or Spanish."""
+    if text in ("yes", "no"):
+        return text
+    folded = fold(text).strip()
+    if _UNSURE.search(folded):
+        return None
+    yes, no = bool(_YES.search(folded)), bool(_NO.search(folded))
+    if yes != no:
+        return "yes" if yes else "no"
+    numbers = _numbers(folded)
+    if not yes and len(numbers) == 1 and numbers[0] in (1, 2):
+        return "yes" if numbers[0] == 1 else "no"
+    return None
+
+
+def parse_race_ethnicity(text: str) -> str | None:
+    """Comma-joined codes (in the standard's order), PREFER_NOT, or None when unclear.
+
+    Select-all-that-apply: "1 4", "1,4", "1 and 4", "asian and white" and a button's code all work.
+    Number 8 is "Prefer not to say", which cannot be combined with a category.
+    """
+    if text == PREFER_NOT or text in RACE_ETHNICITY:
+        return text
+    folded = fold(text)
+    if _DECLINE.search(folded):
+        return PREFER_NOT
+    numbers = _numbers(folded)
+    if numbers == [len(RACE_ETHNICITY) + 1]:
+        return PREFER_NOT
+    if any(not 1 <= n <= len(RACE_ETHNICITY) for n in numbers):
+        return None
+    picked = {RACE_ETHNICITY[n - 1] for n in numbers}
+    picked |= {code for code, words in _RACE_WORDS.items() if re.search(rf"\b({words})\b", folded)}
+    if not picked:
+        return None
+    return ",".join(code for code in RACE_ETHNICITY if code in picked)
+
+
+def parse_gender(text: str) -> str | None:
+    """One of GENDERS, PREFER_NOT, or None when unclear."""
+    if text == PREFER_NOT or text in GENDERS:
+        return text
+    folded = fold(text)
+    found = set()
+    if re.search(r"\b(non ?binary|non-binary|nb|enby|no binari[oae]|genderqueer|gender ?fluid|agender|"
+                 r"two ?spirit|another|other|otro|otra)\b", folded):
+        found.add("another")
+    elif re.search(r"\b(woman|women|female|girl|lady|mujer|femenin[oa])\b", folded):
+        found.add("woman")
+    if re.search(r"\b(man|men|male|guy|hombre|masculino|varon)\b", folded):
+        found.add("man")
+    if len(found) == 1:
+        return found.pop()
+    if found:
+        return None
+    if _DECLINE.search(folded):
+        return PREFER_NOT
+    numbers = _numbers(folded)
+    if len(numbers) == 1 and 1 <= numbers[0] <= len(GENDERS) + 1:
+        return (GENDERS + (PREFER_NOT,))[numbers[0] - 1]
+    if not numbers and _NOT.search(folded):
+        return PREFER_NOT
+    return None

@@ -9,12 +9,14 @@ from rasa_sdk.events import ActiveLoop, AllSlotsReset, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.forms import CONSENT_SLOTS
 from actions.services import detector
 from referrals.language import explicit_switch
 from referrals.needs import PROGRAM_NEEDS, need_for_intent
 
 # Slots that describe one request; a new need keeps where the resident lives and their age band.
-REQUEST_SLOTS = ("need", "business_stage", "matched_programs", "referral_choice")
+# An interrupted consent form leaves nothing behind: its answers are only written when it completes.
+REQUEST_SLOTS = ("need", "business_stage", "matched_programs", "referral_choice", "referral_id", *CONSENT_SLOTS)
 
 
 class ActionDetectLanguage(Action):

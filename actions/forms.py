@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.answers import (choice_index, parse_age_band, parse_business_stage, parse_income_band,
-                             parse_zip)
+from actions.answers import (NOT_GIVEN, choice_index, parse_age_band, parse_business_stage, parse_gender,
+                             parse_income_band, parse_race_ethnicity, parse_yes_no, parse_zip)
 from actions.messages import choice_buttons, t
 from actions.services import services
 from referrals.matching import questions_for
@@ -25,6 +26,30 @@ def answer_text(tracker: Tracker) -> str:
 
 def _lang(tracker: Tracker) -> str:
     return tracker.get_slot("language") or "en"
+
+
+Validator = Callable[[Any, Any, CollectingDispatcher, Tracker, DomainDict], dict[str, Any]]
+
+
+def asked(validate: Validator) -> Validator:
+    """Parse the resident's last message only for the question it answers.
+
+    Rasa also hands a form's validation the slots set since the resident's last message: at activation,
+    the values kept from an earlier request and the Nones of a reset. Parsing the last message for those
+    would answer a question nobody asked with the words of another one ("Sorry, please pick one" right
+    under the program list, a known ZIP code asked again, a referral choice taken as a consent), so
+    they pass through as they are.
+    """
+    slot = validate.__name__.removeprefix("validate_")
+
+    @functools.wraps(validate)
+    def run(self: Any, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != slot:
+            return {slot: value}
+        return validate(self, value, dispatcher, tracker, domain)
+
+    return run
 
 
 def _choice(slot: str, parsed: str | None, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
@@ -44,6 +69,7 @@ class ValidateEligibilityForm(FormValidationAction):
         wanted = questions_for(need, programs) if need else ["zip_code"]
         return [s for s in domain_slots if s in wanted]
 
+    @asked
     def validate_zip_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                           domain: DomainDict) -> dict[str, Any]:
         _, neighborhoods = services().directory()
@@ -54,14 +80,17 @@ class ValidateEligibilityForm(FormValidationAction):
         zip_code, neighborhood = found
         return {"zip_code": zip_code, "neighborhood": neighborhood}
 
+    @asked
     def validate_age_band(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                           domain: DomainDict) -> dict[str, Any]:
         return _choice("age_band", parse_age_band(answer_text(tracker)), dispatcher, tracker)
 
+    @asked
     def validate_income_band(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                              domain: DomainDict) -> dict[str, Any]:
         return _choice("income_band", parse_income_band(answer_text(tracker)), dispatcher, tracker)
 
+    @asked
     def validate_business_stage(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                 domain: DomainDict) -> dict[str, Any]:
         return _choice("business_stage", parse_business_stage(answer_text(tracker)), dispatcher, tracker)
@@ -77,8 +106,11 @@ class ValidateReferralForm(FormValidationAction):
         # Nothing to choose when nothing matched: the form submits at once.
         return domain_slots if tracker.get_slot("matched_programs") else []
 
+    @asked
     def validate_referral_choice(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                  domain: DomainDict) -> dict[str, Any]:
+        if value is None:  # cleared by action_show_programs as the form starts: not an answer yet
+            return {"referral_choice": None}
         shown = tracker.get_slot("matched_programs") or []
         n = choice_index(answer_text(tracker), len(shown))
         if n is None:
@@ -116,3 +148,82 @@ class ActionAskIncomeBand(_AskAction):
 
 class ActionAskBusinessStage(_AskAction):
     slot = "business_stage"
+
+
+# --- consents and demographics, after a referral ------------------------------------------------
+
+CONSENT_SCOPES = {"consent_followup": "followup", "consent_analytics": "analytics"}
+DEMOGRAPHICS = ("race_ethnicity", "gender")
+# Everything the consent form keeps between turns; cleared when a referral starts it and when it ends.
+CONSENT_SLOTS = ("consent_questions", *CONSENT_SCOPES, *DEMOGRAPHICS, "retry_slot", "consent_shown_in")
+
+
+class ValidateConsentForm(FormValidationAction):
+    """The consent questions after a referral, then (only with consent to analytics) demographics.
+
+    `action_create_referral` puts in `consent_questions` what this resident was never asked; the
+    answers stay in slots until `action_save_consents` writes them in one transaction. An answer that
+    is not understood is asked again once; the second time counts as No (a consent) or as not given
+    (demographics), so a resident can never be stuck here.
+    """
+
+    def name(self) -> str:
+        return "validate_consent_form"
+
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher,
+                             tracker: Tracker, domain: DomainDict) -> list[str]:
+        questions = tracker.get_slot("consent_questions") or []
+        # Demographics are among the questions only when analytics was granted before or is asked now.
+        analytics = "consent_analytics" not in questions or tracker.get_slot("consent_analytics") == "yes"
+        return [s for s in domain_slots if s in questions and (s not in DEMOGRAPHICS or analytics)]
+
+    @staticmethod
+    def _answer(slot: str, parsed: str | None, give_up: str, dispatcher: CollectingDispatcher,
+                tracker: Tracker) -> dict[str, Any]:
+        if parsed is None and tracker.get_slot("retry_slot") != slot:
+            dispatcher.utter_message(text=t(_lang(tracker), "invalid_choice"))
+            return {slot: None, "retry_slot": slot}
+        answer = {slot: give_up if parsed is None else parsed, "retry_slot": None}
+        if slot in CONSENT_SCOPES:
+            # The language the question was shown in, so the stored wording is the one the resident read.
+            shown = dict(tracker.get_slot("consent_shown_in") or {})
+            shown[slot] = _lang(tracker)
+            answer["consent_shown_in"] = shown
+        return answer
+
+    @asked
+    def validate_consent_followup(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                  domain: DomainDict) -> dict[str, Any]:
+        return self._answer("consent_followup", parse_yes_no(answer_text(tracker)), "no", dispatcher, tracker)
+
+    @asked
+    def validate_consent_analytics(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                   domain: DomainDict) -> dict[str, Any]:
+        return self._answer("consent_analytics", parse_yes_no(answer_text(tracker)), "no", dispatcher, tracker)
+
+    @asked
+    def validate_race_ethnicity(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                domain: DomainDict) -> dict[str, Any]:
+        return self._answer("race_ethnicity", parse_race_ethnicity(answer_text(tracker)), NOT_GIVEN,
+                            dispatcher, tracker)
+
+    @asked
+    def validate_gender(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                        domain: DomainDict) -> dict[str, Any]:
+        return self._answer("gender", parse_gender(answer_text(tracker)), NOT_GIVEN, dispatcher, tracker)
+
+
+class ActionAskConsentFollowup(_AskAction):
+    slot = "consent_followup"
+
+
+class ActionAskConsentAnalytics(_AskAction):
+    slot = "consent_analytics"
+
+
+class ActionAskRaceEthnicity(_AskAction):
+    slot = "race_ethnicity"
+
+
+class ActionAskGender(_AskAction):
+    slot = "gender"

@@ -9,6 +9,7 @@ text goes out as SMS (GSM-7), so no curly quotes, accents or emoji.
 
 from __future__ import annotations
 
+from actions.answers import GENDERS, PREFER_NOT, RACE_ETHNICITY
 from referrals.directory import Program
 from referrals.matching import Match
 
@@ -32,6 +33,12 @@ TEXTS = {
         "spanish": "Spanish spoken",
         "english_only": "English only",
         "check": "Check: {what}",
+        # Consent wording: stored word for word with each answer (docs/privacy.md), so change it with care.
+        "ask_consent_followup": "One more thing. May we text you once later to ask how it went? Your referral stays the same either way.",
+        "ask_consent_analytics": "May we use your answers, without your name or number, in reports on who the city is reaching? If yes, we'll ask 2 optional questions.",
+        "ask_race_ethnicity": "Thanks. What is your race or ethnicity? Pick all that apply, like: 1 4",
+        "ask_gender": "What is your gender?",
+        "consent_failed": "Sorry, I couldn't save those answers because of a problem on our side. Your referral is saved.",
     },
     "es": {
         "ask_zip_code": "Cual es su codigo postal (ZIP) o su barrio?",
@@ -52,10 +59,17 @@ TEXTS = {
         "spanish": "Hablan espanol",
         "english_only": "Solo en ingles",
         "check": "Confirme: {what}",
+        "ask_consent_followup": "Una cosa mas. Podemos enviarle un texto mas adelante, una sola vez, para saber como le fue? Su referido no cambia, diga lo que diga.",
+        "ask_consent_analytics": "Podemos usar sus respuestas, sin su nombre ni numero, en informes sobre a quien llega la ciudad? Si acepta, le haremos 2 preguntas opcionales.",
+        "ask_race_ethnicity": "Gracias. Cual es su raza u origen etnico? Elija todos los que apliquen, ej.: 1 4",
+        "ask_gender": "Cual es su genero?",
+        "consent_failed": "Perdon, no pude guardar esas respuestas por un problema nuestro. Su referido si quedo guardado.",
     },
 }
 
 # Button choices of the form questions: (value, English title, Spanish title).
+YES_NO = [("yes", "Yes", "Si"), ("no", "No", "No")]
+PREFER_NOT_CHOICE = (PREFER_NOT, "Prefer not to say", "Prefiero no decir")
 CHOICES: dict[str, list[tuple[str, str, str]]] = {
     "age_band": [("under_18", "Under 18", "Menos de 18"), ("18_24", "18 to 24", "18 a 24"),
                  ("25_54", "25 to 54", "25 a 54"), ("55_64", "55 to 64", "55 a 64"),
@@ -68,6 +82,18 @@ CHOICES: dict[str, list[tuple[str, str, str]]] = {
     "business_stage": [("idea", "No, it's an idea", "No, es una idea"),
                        ("new", "Yes, under 2 years", "Si, menos de 2 anos"),
                        ("established", "Yes, 2 years or more", "Si, 2 anos o mas")],
+    "consent_followup": YES_NO,
+    "consent_analytics": YES_NO,
+    # Titles as in OMB SPD 15 (2024). Spanish follows the Census Bureau's Spanish forms, without the
+    # accents GSM-7 lacks.
+    "race_ethnicity": list(zip(RACE_ETHNICITY, (
+        "American Indian or Alaska Native", "Asian", "Black or African American", "Hispanic or Latino",
+        "Middle Eastern or North African", "Native Hawaiian or Pacific Islander", "White"), (
+        "Indio americano o nativo de Alaska", "Asiatico", "Negro o afroamericano", "Hispano o latino",
+        "Del Medio Oriente o del Norte de Africa", "Nativo de Hawai u otra isla del Pacifico", "Blanco"),
+        strict=True)) + [PREFER_NOT_CHOICE],
+    "gender": list(zip(GENDERS, ("Woman", "Man", "Another gender (e.g. nonbinary)"),
+                       ("Mujer", "Hombre", "Otro genero (ej. no binario)"), strict=True)) + [PREFER_NOT_CHOICE],
 }
 
 

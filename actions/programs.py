@@ -1,4 +1,4 @@
-"""Showing matched programs and creating the consented referral."""
+"""Showing matched programs, creating the consented referral, and recording the consents after it."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
+from actions.forms import CONSENT_SCOPES, CONSENT_SLOTS, DEMOGRAPHICS
 from actions.messages import program_line, t
 from actions.services import services
-from referrals.db import create_referral, recent_referral_counts
+from referrals.db import ReferralLogEntry, Resident, create_referral, recent_referral_counts
 from referrals.matching import AGE_BANDS, INCOME_BANDS, Answers, match_programs
+from referrals.privacy import current_consents, has_consent, record_consent
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +94,9 @@ class ActionCreateReferral(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[dict[str, Any]]:
-        reset = [SlotSet("referral_choice", None), SlotSet("matched_programs", None), SlotSet("need", None)]
+        # referral_id None tells the consent form that no referral was made in this request.
+        reset = [SlotSet("referral_choice", None), SlotSet("matched_programs", None), SlotSet("need", None),
+                 SlotSet("referral_id", None)] + [SlotSet(s, None) for s in CONSENT_SLOTS]
         lang = language_of(tracker)
         shown = tracker.get_slot("matched_programs") or []
         choice = tracker.get_slot("referral_choice")
@@ -111,6 +117,10 @@ class ActionCreateReferral(Action):
                     session, pseudonym=tracker.sender_id, program=program, need=tracker.get_slot("need"),
                     answers=answers_of(tracker), neighborhood=tracker.get_slot("neighborhood"),
                     channel=channel_of(tracker))
+                # The resident just picked a program in answer to this question: consent (a), word for word.
+                record_consent(session, tracker.sender_id, "referral", True, wording=t(lang, "ask"),
+                               language=lang, channel=channel_of(tracker))
+                questions = consent_questions(session, tracker.sender_id, case.id)
                 case_id = case.id
         except SQLAlchemyError as exc:
             # No personal data in the log: the error class and the program id are enough to act on.
@@ -119,7 +129,71 @@ class ActionCreateReferral(Action):
             return reset
         dispatcher.utter_message(text=t(lang, "referral_confirmed", program=program.name,
                                         organization=program.organization, reference=case_id[:8].upper()))
-        dispatcher.utter_message(text=t(lang, "anything_else"))
         # For the gateway, never shown to the resident: it seals the contact for this referral in the vault.
         dispatcher.utter_message(json_message={"referral_created": case_id})
-        return reset + [SlotSet("referral_id", case_id)]
+        # The consent form comes next (a rule); "Anything else?" follows it (action_save_consents).
+        return reset + [SlotSet("referral_id", case_id), SlotSet("consent_questions", questions)]
+
+
+def earlier_demographics(session: Session, pseudonym: str, referral_id: str) -> tuple[str | None, str | None] | None:
+    """(race_ethnicity, gender) this resident gave with an earlier referral, or None if never asked."""
+    resident = session.get(Resident, pseudonym)
+    if resident is None:
+        return None
+    log = ReferralLogEntry
+    row = session.scalar(select(log).where(log.resident_log_id == resident.log_id, log.referral_id != referral_id,
+                                           or_(log.race_ethnicity.is_not(None), log.gender.is_not(None)))
+                         .order_by(log.id.desc()).limit(1))
+    return (row.race_ethnicity, row.gender) if row else None
+
+
+def consent_questions(session: Session, pseudonym: str, referral_id: str) -> list[str]:
+    """The consent_form slots to ask: only what this resident has never answered."""
+    consents = current_consents(session, pseudonym)
+    questions = [slot for slot, scope in CONSENT_SCOPES.items() if scope not in consents]
+    analytics = consents.get("analytics")
+    if (analytics is None or analytics.granted) and earlier_demographics(session, pseudonym, referral_id) is None:
+        questions += DEMOGRAPHICS  # asked only if analytics is (or was) granted: ValidateConsentForm
+    return questions
+
+
+class ActionSaveConsents(Action):
+    """Writes the consent answers and, with consent to analytics, the demographics, in one transaction.
+
+    Consents go to `consents` with the wording shown. Demographics go only onto the anonymous
+    `referral_log` rows of this referral, never onto the case. A resident asked before gets the
+    answers they gave then, so every referral made under consent (c) carries them.
+    """
+
+    def name(self) -> str:
+        return "action_save_consents"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[dict[str, Any]]:
+        done = [SlotSet("referral_id", None)] + [SlotSet(s, None) for s in CONSENT_SLOTS]
+        referral_id = tracker.get_slot("referral_id")
+        if not referral_id:
+            return done  # no referral in this request ("no thanks", or it failed): nothing was asked
+        lang, channel, who = language_of(tracker), channel_of(tracker), tracker.sender_id
+        questions = tracker.get_slot("consent_questions") or []
+        shown_in = tracker.get_slot("consent_shown_in") or {}
+        try:
+            with services().sessions.begin() as session:
+                for slot, scope in CONSENT_SCOPES.items():
+                    answer = tracker.get_slot(slot)
+                    if slot in questions and answer in ("yes", "no"):
+                        shown = shown_in.get(slot, lang)
+                        record_consent(session, who, scope, answer == "yes", wording=t(shown, f"ask_{slot}"),
+                                       language=shown, channel=channel)
+                if has_consent(session, who, "analytics"):
+                    if all(slot in questions for slot in DEMOGRAPHICS):
+                        race, gender = (tracker.get_slot(slot) for slot in DEMOGRAPHICS)
+                    else:
+                        race, gender = earlier_demographics(session, who, referral_id) or (None, None)
+                    session.execute(update(ReferralLogEntry).where(ReferralLogEntry.referral_id == referral_id)
+                                    .values(race_ethnicity=race, gender=gender))
+        except SQLAlchemyError as exc:
+            logger.error("consent write failed: %s", type(exc).__name__)
+            dispatcher.utter_message(text=t(lang, "consent_failed"))
+        dispatcher.utter_message(text=t(lang, "anything_else"))
+        return done

@@ -35,11 +35,15 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.conversation import TROUBLE, detector, handle_turn
-from bot.rasa_client import RasaClient
+from bot.keywords import KeywordHit, keyword_text, match_keyword, my_data_text
+from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.redact import redact
 from bot.render import render_plain
 from bot.sms import MAX_CHARS, shape
 from referrals.config import Settings
 from referrals.db import first_delivery, has_open_referral, make_engine, make_sessionmaker, save_contact
+from referrals.followups import TEXTS as FOLLOWUP_TEXTS, parse_answer, pending_case, record_answer
+from referrals.privacy import delete_resident, flag_crisis, held_data, is_opted_out, set_opted_out
 from referrals.vault import Vault, pseudonym
 
 logger = logging.getLogger("bot.gateway")
@@ -150,7 +154,13 @@ class Gateway:
         language = self.languages.get(sender) or language_hint or guess_language(text)
         started = time.monotonic()
         buttons = self.buttons.get(sender)
-        turn = await handle_turn(self.rasa, sender, text, channel, language, known_buttons=buttons)
+        # Phone numbers, emails, SSNs, card and account numbers and street addresses become typed
+        # placeholders here, so they never reach Rasa's tracker (the NLU is trained on the placeholders).
+        redaction = redact(text)
+        turn = await handle_turn(self.rasa, sender, redaction.text, channel, language, known_buttons=buttons)
+        if turn.crisis:
+            # Staff see that a conversation needed the crisis reply: when, channel, language. Never the words.
+            await self._db(self._flag_crisis, sender, channel, language)
         visible, created = [], False
         for m in turn.messages:
             custom = m.get("custom")
@@ -166,7 +176,7 @@ class Gateway:
             last = next((m["buttons"] for m in reversed(visible) if m["buttons"]), [])
             self.buttons.put(sender, last)
         log_event("turn", channel=channel, ok=not turn.failed, crisis=turn.crisis, referral=created,
-                  ms=round((time.monotonic() - started) * 1000, 1))
+                  redacted=sum(redaction.counts.values()), ms=round((time.monotonic() - started) * 1000, 1))
         return Reply(visible, language, referral_created=created, failed=turn.failed, crisis=turn.crisis)
 
     async def _db(self, fn, *args):
@@ -176,9 +186,62 @@ class Gateway:
         with self.sessions.begin() as session:
             save_contact(session, who, kind, self.vault.seal(contact))
 
+    def _flag_crisis(self, who: str, channel: str, language: str) -> None:
+        with self.sessions.begin() as session:
+            flag_crisis(session, who, channel, language)
+
+    def _sms_state(self, who: str, text: str | None) -> tuple[bool, str | None]:
+        """One transaction per message: is the number opted out, and does `text` answer a follow-up
+        (then the outcome is recorded and the reply returned)?"""
+        with self.sessions.begin() as session:
+            if is_opted_out(session, who):
+                return True, None
+            case = pending_case(session, who) if text is not None else None
+            if case is None:
+                return False, None
+            key = record_answer(session, case, parse_answer(text))
+            if key is None:
+                return False, None
+            log_event("followup_answer", outcome=key)
+            return False, FOLLOWUP_TEXTS.get(case.language, FOLLOWUP_TEXTS["en"])[key]
+
     def _has_referral(self, who: str) -> bool:
         with self.sessions() as session:
             return has_open_referral(session, who)
+
+    # --- keywords, answered before the NLU ------------------------------------------------------
+
+    def _keyword_reply(self, hit: KeywordHit, who: str, language: str) -> tuple[str, bool]:
+        """Carry out a keyword in the database; the reply, and whether Rasa's memory must be wiped."""
+        city = self.settings["CITY_NAME"]
+        with self.sessions.begin() as session:
+            if hit.kind == "stop":
+                set_opted_out(session, who, True)
+            elif hit.kind == "start":
+                set_opted_out(session, who, False)
+            elif hit.kind == "delete":
+                delete_resident(session, who)
+                return keyword_text("delete", language, city), True
+            elif hit.kind in ("mydata", "status"):
+                held = held_data(session, who)
+                return my_data_text(
+                    language, city, contact_on_file=held.has_contact,
+                    referrals=[f"{r['program']} ({r['status']})" for r in held.referrals],
+                    consents=[(scope, when) for scope, (granted, when) in held.consents.items() if granted]), False
+        return keyword_text(hit.kind, language, city), False
+
+    async def keyword(self, hit: KeywordHit, who: str, channel: str) -> str:
+        language = self.languages.get(who) or hit.language
+        reply, forget = await self._db(self._keyword_reply, hit, who, language)
+        if forget:
+            self.buttons.pop(who, None)
+            self.languages.pop(who, None)
+            try:  # the conversation itself goes too: Rasa's tracker is replaced by an empty one
+                await self.rasa.forget(who)
+            except RasaUnavailable as exc:
+                log_event("forget_failed", error=str(exc))
+        log_event("keyword", channel=channel, kind=hit.kind)
+        return reply
 
     # --- SMS --------------------------------------------------------------------------------
 
@@ -236,6 +299,16 @@ class Gateway:
         if not text:
             log_event("sms_notice", why="media_only" if media else "empty")
             return self._twiml([notices["media_only" if media else "empty"]])
+        hit = match_keyword(text)
+        opted_out, followup = await self._db(self._sms_state, who, None if hit else text)
+        if hit and hit.applies(opted_out):
+            return self._twiml([await self.keyword(hit, who, "sms")])
+        if opted_out:
+            # Nothing is sent to a number that said STOP, until START; the message is not processed.
+            log_event("sms_suppressed", why="opted_out")
+            return self._twiml([])
+        if followup:
+            return self._twiml([followup])
         reply = await self.turn(who, text, "sms", language)
         if reply.referral_created:
             # The number is kept only now, sealed, because the resident asked to be contacted.
@@ -253,7 +326,7 @@ class Gateway:
             if len(raw) > MAX_JSON_BYTES:
                 return web.json_response({"error": "Request too large."}, status=413)
             body = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: "[[[[...]]]]"
             return web.json_response({"error": "Expected a JSON body."}, status=400)
         if not isinstance(body, dict):
             return web.json_response({"error": "Expected a JSON object."}, status=400)
@@ -277,6 +350,11 @@ class Gateway:
         if not text:
             return web.json_response({"session": session, "language": language,
                                       "messages": [{"text": NOTICES[language]["empty"], "buttons": []}]})
+        hit = match_keyword(text)
+        if hit and hit.kind in ("mydata", "delete", "help", "status"):
+            reply_text = await self.keyword(hit, who, "web")
+            return web.json_response({"session": session, "language": self.languages.get(who) or hit.language,
+                                      "messages": [{"text": reply_text, "buttons": []}], "ask_contact": False})
         if text.startswith("/") and text not in {b.get("payload") for b in self.buttons.get(who) or []}:
             text = text.lstrip("/")  # only the choices on screen are payloads; anything else is words
         reply = await self.turn(who, text, "web", language)

@@ -45,6 +45,11 @@ class RasaClient:
         return await self._json("GET", f"/conversations/{quote(sender, safe='')}/tracker",
                                 params={**self._params(), "include_events": "AFTER_RESTART"})
 
+    async def forget(self, sender: str) -> None:
+        """Replace a conversation's events with none: Rasa keeps nothing of it (in-memory tracker store)."""
+        await self._json("PUT", f"/conversations/{quote(sender, safe='')}/tracker/events",
+                         params=self._params(), json=[])
+
     async def last_buttons(self, sender: str) -> list[dict[str, Any]]:
         """The buttons of the bot's last message that had any, if no user turn came after it."""
         events = (await self.tracker(sender)).get("events") or []

@@ -10,11 +10,13 @@ config.yml, domain.yml and data/ are unchanged, across runs and test sessions al
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +28,8 @@ from typing import Iterator
 from referrals.config import ROOT, Settings
 
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+# `rasa run` goes through this launcher: same arguments, one speed fix (see the script and docs/performance.md).
+RASA_RUN = [str(ROOT / ".venv-rasa" / "bin" / "python"), str(ROOT / "scripts" / "rasa_run.py")]
 MODELS = ROOT / "models"
 RUN_DIR = ROOT / "var" / "run"
 TRAINING_INPUTS = ("config.yml", "domain.yml", "data")
@@ -55,14 +59,28 @@ def ensure_model(log=print) -> Path:
     if model.exists():
         return model
     MODELS.mkdir(exist_ok=True)
+    # Several processes (a test run, `make run`, a benchmark) may need the same model at once: one
+    # trains, the others wait for it instead of training it again.
+    with open(MODELS / ".train.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if model.exists():
+            return model
+        return _train(name, model, log)
+
+
+def _train(name: str, model: Path, log) -> Path:
     log(f"[stack] training the Rasa model ({name}); this takes about a minute")
     started = time.monotonic()
-    result = subprocess.run(
-        [str(RASA_BIN), "train", "--fixed-model-name", name, "--out", str(MODELS),
-         "--config", "config.yml", "--domain", "domain.yml", "--data", "data"],
-        cwd=ROOT, capture_output=True, text=True, env=_rasa_env())
-    if result.returncode != 0 or not model.exists():
-        raise StackError(f"rasa train failed (exit {result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    with tempfile.TemporaryDirectory(dir=MODELS, prefix=".training-") as out:
+        result = subprocess.run(
+            [str(RASA_BIN), "train", "--fixed-model-name", name, "--out", out,
+             "--config", "config.yml", "--domain", "domain.yml", "--data", "data"],
+            cwd=ROOT, capture_output=True, text=True, env=_rasa_env())
+        built = Path(out) / model.name
+        if result.returncode != 0 or not built.exists():
+            raise StackError(f"rasa train failed (exit {result.returncode}):\n{result.stdout[-3000:]}\n"
+                             f"{result.stderr[-3000:]}")
+        os.replace(built, model)  # atomic: a model file that exists is always complete
     log(f"[stack] trained in {time.monotonic() - started:.0f} s: {model.relative_to(ROOT)}")
     return model
 
@@ -130,21 +148,22 @@ def start_actions(settings_env: dict[str, str], port: int, log_dir: Path) -> tup
 
 
 def start_rasa(model: Path, port: int, actions_port: int, token: str, log_dir: Path,
-               endpoints_extra: str = "") -> tuple[subprocess.Popen, Path]:
+               endpoints_extra: str = "", env_extra: dict[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
     endpoints = log_dir / f"endpoints-{port}.yml"
     endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n{endpoints_extra}')
     log_file = log_dir / f"rasa-{port}.log"
     proc = subprocess.Popen(
-        [str(RASA_BIN), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(port), "-m", str(model),
+        [*RASA_RUN, "run", "--enable-api", "-i", "127.0.0.1", "-p", str(port), "-m", str(model),
          "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml"),
          "--auth-token", token, "--log-file", str(log_file)],
-        cwd=ROOT, env=_rasa_env(), stdout=log_file.with_suffix(".out").open("ab"), stderr=subprocess.STDOUT)
+        cwd=ROOT, env={**_rasa_env(), **(env_extra or {})}, stdout=log_file.with_suffix(".out").open("ab"),
+        stderr=subprocess.STDOUT)
     return proc, log_file
 
 
 @contextmanager
 def running_stack(settings: Settings, *, rasa_port: int | None = None, actions_port: int | None = None,
-                  log=print, endpoints_extra: str = "") -> Iterator[Stack]:
+                  log=print, endpoints_extra: str = "", rasa_env: dict[str, str] | None = None) -> Iterator[Stack]:
     """Train if needed, migrate and load the directory, start actions and Rasa; stop them on exit."""
     from referrals.store import prepare
 
@@ -160,7 +179,7 @@ def running_stack(settings: Settings, *, rasa_port: int | None = None, actions_p
         env = {"DATABASE_URL": settings.database_url}
         actions, actions_log = start_actions(env, actions_port, RUN_DIR)
         stack.processes.append(actions)
-        rasa, rasa_log = start_rasa(model, rasa_port, actions_port, token, RUN_DIR, endpoints_extra)
+        rasa, rasa_log = start_rasa(model, rasa_port, actions_port, token, RUN_DIR, endpoints_extra, rasa_env)
         stack.processes.append(rasa)
         wait_http(f"{stack.actions_url}/health", actions, 60, "action server", actions_log)
         wait_http(f"{stack.rasa_url}/status?token={token}", rasa, 180, "Rasa server", rasa_log)

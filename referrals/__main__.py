@@ -1,4 +1,5 @@
-"""Command line of the referral store: `python -m referrals db upgrade | directory validate|load|export`."""
+"""Command line of the referral store: `python -m referrals db upgrade | directory validate|load|export |
+users add|list|disable|enable | portal`."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import argparse
 import json
 import sys
 
+from referrals import staff
 from referrals.config import Settings
 from referrals.db import load_programs, make_engine, make_sessionmaker
 from referrals.directory import DirectoryError, export_document, load_directory_file
+from referrals.reports import add_report_arguments, run_report_command
+from referrals.sample_data import add_sample_arguments, run_sample_command
 from referrals.store import load_directory, upgrade
 
 
@@ -25,8 +29,30 @@ def main(argv: list[str] | None = None) -> int:
     ld.add_argument("--neighborhoods", help="zip,neighborhood CSV (default: NEIGHBORHOODS_FILE)")
     ex = d.add_parser("export", help="write the directory in the database as HSDS 3.0 JSON")
     ex.add_argument("file", help="output path, or - for stdout")
+    staff.add_cli(sub)
+    sub.add_parser("portal", help="run the caseworker portal on PORTAL_HOST:PORTAL_PORT")
+    rep = sub.add_parser("report", help="print the equity report (small counts suppressed)")
+    add_report_arguments(rep)
+    add_sample_arguments(sub.add_parser("sample-data", help="fill the database with a synthetic year of referrals"))
+    pg = sub.add_parser("purge", help="delete referral cases and contact-vault entries past the retention period")
+    pg.add_argument("--days", type=int, help="retention in days after the last activity (default: RETENTION_DAYS)")
+    sub.add_parser("followups", help="send the follow-up texts that are due (closed cases, with consent)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    if args.area == "followups":
+        from referrals.followups import run_command
+        return run_command(settings)
+    if args.area == "purge":
+        return run_purge(settings, args.days)
+    if args.area == "users":
+        return staff.run_cli(args, settings.database_url)
+    if args.area == "report":
+        return run_report_command(args, settings.database_url)
+    if args.area == "sample-data":
+        return run_sample_command(args, settings)
+    if args.area == "portal":
+        from referrals.portal.app import run
+        return run(settings)
 
     try:
         if args.area == "db":
@@ -54,6 +80,23 @@ def main(argv: list[str] | None = None) -> int:
     except DirectoryError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    return 0
+
+
+def run_purge(settings: Settings, days: int | None) -> int:
+    from referrals.privacy import purge_expired
+
+    days = days if days is not None else int(settings["RETENTION_DAYS"])
+    if days < 1:
+        print("--days must be at least 1", file=sys.stderr)
+        return 2
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    with make_sessionmaker(engine).begin() as session:
+        removed = purge_expired(session, days)
+    engine.dispose()
+    print(f"purged what had no activity for {days} days: "
+          + ", ".join(f"{n} {name}" for name, n in removed.items()) + "; the anonymous referral log is kept")
     return 0
 
 

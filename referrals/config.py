@@ -49,6 +49,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TWILIO_FROM_NUMBER", "", "The city's Twilio number (E.164) that outbound texts come from"),
     Setting("TWILIO_API_BASE", "", "Base URL of Twilio's REST API; empty means Twilio's own; tests point it "
             "at a local fake"),
+    Setting("RETENTION_DAYS", "180", "Days after a resident's last activity before `python -m referrals purge` "
+            "deletes their referral cases, contact and consents (the anonymous log is kept)"),
     Setting("RASA_TIMEOUT", "10", "Seconds the gateway waits for Rasa before it sends the 'having trouble' "
             "reply (Twilio gives up after 15)"),
     Setting("PORTAL_HOST", "127.0.0.1", "Address the caseworker portal listens on (keep it on an internal network)"),

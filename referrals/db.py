@@ -87,6 +87,9 @@ class ReferralCase(Base):
     business_stage: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The one follow-up text after a case closes (referrals/followups.py): sent | skipped_<why> | answered.
+    followup_status: Mapped[str | None] = mapped_column(String(30), default=None)
+    followup_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ReferralLogEntry(Base):

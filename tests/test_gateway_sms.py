@@ -82,6 +82,7 @@ def test_english_sms_conversation_reaches_a_stored_referral_without_the_number_l
     reply = t.say("1")
     assert "caseworker from" in reply and "reference is" in reply, t.show()
     for _, r in t.transcript:
+        assert "pick one of the options" not in r, "no complaint about an answer nobody gave"
         assert all(ord(c) < 0x2000 for c in r), "no emoji or curly quotes on SMS"
         for body in r.split("\n\n"):
             assert segments(body).encoding == "GSM-7", body

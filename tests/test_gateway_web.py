@@ -98,6 +98,7 @@ def test_a_forged_payload_is_read_as_words_not_as_an_intent(gateway):
 @pytest.mark.parametrize("payload, raw, ctype, status, expect", [
     (None, b"{not json", "application/json", 400, "JSON"),
     (None, b"\xff\xfe\x00binary", "application/json", 400, "JSON"),
+    (None, b"[" * 7000 + b"]" * 7000, "application/json", 400, "JSON"),  # nesting deep enough to recurse
     ([1, 2], None, None, 400, "object"),
     ({"session": None}, None, None, 400, "message"),
     ({"session": None, "message": 42}, None, None, 400, "message"),

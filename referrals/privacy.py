@@ -1,0 +1,174 @@
+"""Opt-out, consents, crisis flags, a resident's own data, deletion and retention.
+
+- `sms_opt_outs` is the one record kept after a resident deletes their data: it holds only the
+  pseudonym, whether the number is opted out and since when, because a STOP must keep being honoured.
+  It holds no number, no need, nothing else.
+- `consents` records each scope a resident agreed to or declined, with the date and the exact words
+  they were shown. Deleted with the resident.
+- `crisis_flags` tells staff a conversation hit the crisis reply: when, channel, language. Never the
+  words that triggered it. Deleted with the resident (when one exists) or by retention.
+- `delete_resident` removes the residents row, and with it (foreign-key cascade) the contact vault entry,
+  the referral cases, their events and the consents. The anonymous referral log stays: its rows carry
+  a random `log_id` that only the deleted residents row linked to the pseudonym.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, delete, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from referrals.db import (Base, ContactEntry, InboundMessage, ReferralCase, Resident, get_or_create_resident,
+                          utcnow)
+
+SCOPES = ("referral", "followup", "analytics")
+
+
+class OptOut(Base):
+    __tablename__ = "sms_opt_outs"
+
+    pseudonym: Mapped[str] = mapped_column(String(128), primary_key=True)
+    opted_out: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Consent(Base):
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pseudonym: Mapped[str] = mapped_column(ForeignKey("residents.pseudonym", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(20))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    wording: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(5))
+    channel: Mapped[str] = mapped_column(String(20))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CrisisFlag(Base):
+    __tablename__ = "crisis_flags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pseudonym: Mapped[str] = mapped_column(String(128), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(5))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+# --- opt-out ---------------------------------------------------------------------------------
+
+def set_opted_out(session: Session, pseudonym: str, opted_out: bool) -> None:
+    row = session.get(OptOut, pseudonym)
+    if row is None:
+        session.add(OptOut(pseudonym=pseudonym, opted_out=opted_out))
+    else:
+        row.opted_out, row.changed_at = opted_out, utcnow()
+    session.flush()
+
+
+def is_opted_out(session: Session, pseudonym: str) -> bool:
+    row = session.get(OptOut, pseudonym)
+    return bool(row and row.opted_out)
+
+
+# --- consents --------------------------------------------------------------------------------
+
+def record_consent(session: Session, pseudonym: str, scope: str, granted: bool, wording: str,
+                   language: str, channel: str) -> Consent:
+    if scope not in SCOPES:
+        raise ValueError(f"unknown consent scope {scope!r}; expected one of {SCOPES}")
+    get_or_create_resident(session, pseudonym)
+    consent = Consent(pseudonym=pseudonym, scope=scope, granted=granted, wording=wording,
+                      language=language, channel=channel)
+    session.add(consent)
+    session.flush()
+    return consent
+
+
+def current_consents(session: Session, pseudonym: str) -> dict[str, Consent]:
+    """The latest answer per scope."""
+    rows = session.scalars(select(Consent).where(Consent.pseudonym == pseudonym).order_by(Consent.id))
+    return {c.scope: c for c in rows}
+
+
+def has_consent(session: Session, pseudonym: str, scope: str) -> bool:
+    consent = current_consents(session, pseudonym).get(scope)
+    return bool(consent and consent.granted)
+
+
+# --- crisis ----------------------------------------------------------------------------------
+
+def flag_crisis(session: Session, pseudonym: str, channel: str, language: str) -> None:
+    session.add(CrisisFlag(pseudonym=pseudonym, channel=channel, language=language))
+    session.flush()
+
+
+# --- a resident's own data -------------------------------------------------------------------
+
+@dataclass
+class HeldData:
+    referrals: list[dict[str, Any]]
+    consents: dict[str, tuple[bool, date]]  # scope -> (granted, when), the latest answer
+    has_contact: bool
+    opted_out: bool
+
+    @property
+    def empty(self) -> bool:
+        return not self.referrals and not self.consents and not self.has_contact
+
+
+def held_data(session: Session, pseudonym: str) -> HeldData:
+    cases = session.scalars(select(ReferralCase).where(ReferralCase.resident_pseudonym == pseudonym)
+                            .order_by(ReferralCase.created_at)).all()
+    return HeldData(
+        referrals=[{"program": c.program_name, "status": c.status, "need": c.need,
+                    "date": c.created_at.date().isoformat()} for c in cases],
+        consents={scope: (c.granted, c.recorded_at.date())
+                  for scope, c in current_consents(session, pseudonym).items()},
+        has_contact=session.get(ContactEntry, pseudonym) is not None,
+        opted_out=is_opted_out(session, pseudonym),
+    )
+
+
+def delete_resident(session: Session, pseudonym: str) -> dict[str, int]:
+    """Delete everything tied to `pseudonym` but the opt-out state; report what went."""
+    counts = {
+        "referral_cases": session.scalar(select(func.count()).select_from(ReferralCase)
+                                         .where(ReferralCase.resident_pseudonym == pseudonym)) or 0,
+        "contact_vault": session.scalar(select(func.count()).select_from(ContactEntry)
+                                        .where(ContactEntry.pseudonym == pseudonym)) or 0,
+        "consents": session.scalar(select(func.count()).select_from(Consent)
+                                   .where(Consent.pseudonym == pseudonym)) or 0,
+    }
+    counts["crisis_flags"] = session.execute(delete(CrisisFlag).where(CrisisFlag.pseudonym == pseudonym)).rowcount
+    counts["residents"] = session.execute(delete(Resident).where(Resident.pseudonym == pseudonym)).rowcount
+    session.flush()
+    return counts
+
+
+# --- retention -------------------------------------------------------------------------------
+
+def purge_expired(session: Session, days: int, now: datetime | None = None) -> dict[str, int]:
+    """Delete residents (with their cases, vault entries and consents) whose last activity is older
+    than `days`, crisis flags and handled message ids older than that; the anonymous log stays."""
+    now = now or utcnow()
+    cutoff = now - timedelta(days=days)
+    latest_case = (select(ReferralCase.resident_pseudonym, func.max(ReferralCase.updated_at).label("at"))
+                   .group_by(ReferralCase.resident_pseudonym).subquery())
+    expired = session.scalars(
+        select(Resident.pseudonym).outerjoin(latest_case, latest_case.c.resident_pseudonym == Resident.pseudonym)
+        .where(Resident.last_activity_at < cutoff)
+        .where((latest_case.c.at.is_(None)) | (latest_case.c.at < cutoff))).all()
+    totals = {"residents": 0, "referral_cases": 0, "contact_vault": 0, "consents": 0, "crisis_flags": 0}
+    for pseudonym in expired:
+        for key, n in delete_resident(session, pseudonym).items():
+            totals[key] += n
+    totals["crisis_flags"] += session.execute(delete(CrisisFlag).where(CrisisFlag.created_at < cutoff)).rowcount
+    totals["inbound_messages"] = session.execute(
+        delete(InboundMessage).where(InboundMessage.received_at < now - timedelta(days=2))).rowcount
+    session.flush()
+    return totals

@@ -1,0 +1,204 @@
+"""Benchmark: complete SMS turns through the gateway, side by side with Rasa's REST channel called directly.
+
+    make bench            (or: .venv/bin/python scripts/bench_gateway.py [--conversations N]
+                           [--concurrency 1,20] [--rasa-workers N])
+
+Starts its own stack on a fresh SQLite database (trained model, Rasa, action server) and a gateway
+process, then plays the same scripted conversations (English and Spanish, each to a stored referral)
+at 1 and at 20 concurrent conversations (or the levels given), with no pause between turns:
+- "gateway": signed Twilio webhooks (RequestValidator signatures) to POST /sms, TwiML back;
+- "rasa direct": the same turns to Rasa's REST webhook, numbered replies sent as the payload the
+  gateway would send.
+Prints throughput and p50/p95/p99 latency per path, the CPU time each process spent per turn (Rasa,
+the action server with its worker processes, the gateway: read from /proc, so Linux only), and the
+gateway's overhead against Rasa. Everything runs on this machine, load generator included, so the
+figures include its share of the CPU; on a shared machine the CPU per turn is the steadier figure
+(docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+from twilio.request_validator import RequestValidator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.render import match_choice  # noqa: E402
+from bot.stack import running_stack  # noqa: E402
+from referrals.config import Settings  # noqa: E402
+
+TOKEN = "bench-twilio-token"
+SCRIPTS = [
+    ["hi", "i need a job, got laid off", "47104", "3", "1", "thanks"],
+    ["hola", "necesito ayuda para pagar la renta", "47102", "3", "1", "1", "gracias"],
+    ["i want to start saving money", "47101", "3", "1", "2", "thank you"],
+]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and all its descendants (0 where /proc cannot tell)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(process_cpu_seconds(int(c)) for c in children)
+
+
+def percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    k = (len(values) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+async def gateway_conversation(session, url: str, script: list[str], latencies: list[float]) -> None:
+    phone = "+1555" + str(uuid.uuid4().int)[:7]
+    validator = RequestValidator(TOKEN)
+    for text in script:
+        form = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": "AC" + "0" * 32, "From": phone,
+                "To": "+15550100000", "Body": text, "NumMedia": "0"}
+        signature = validator.compute_signature(url, form)
+        started = time.perf_counter()
+        async with session.post(url, data=form, headers={"X-Twilio-Signature": signature}) as resp:
+            await resp.read()
+            assert resp.status == 200, resp.status
+        latencies.append(time.perf_counter() - started)
+
+
+async def rasa_conversation(session, url: str, script: list[str], latencies: list[float]) -> None:
+    sender = "bench-" + uuid.uuid4().hex
+    buttons: list[dict] = []
+    for text in script:
+        message = match_choice(text, buttons) or text
+        started = time.perf_counter()
+        async with session.post(url, json={"sender": sender, "message": message,
+                                           "metadata": {"channel": "bench"}}) as resp:
+            body = await resp.json()
+            assert resp.status == 200
+        latencies.append(time.perf_counter() - started)
+        buttons = next((m["buttons"] for m in reversed(body) if m.get("buttons")), [])
+
+
+async def run(kind: str, url: str, conversations: int, concurrency: int,
+              pids: dict[str, int] | None = None) -> dict:
+    latencies: list[float] = []
+    queue: asyncio.Queue = asyncio.Queue()
+    for i in range(conversations):
+        queue.put_nowait(SCRIPTS[i % len(SCRIPTS)])
+    play = gateway_conversation if kind == "gateway" else rasa_conversation
+
+    async def worker(session):
+        while not queue.empty():
+            await play(session, url, queue.get_nowait(), latencies)
+
+    pids = pids or {}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        cpu_before = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+        cpu = {name: (process_cpu_seconds(pid) - cpu_before[name]) * 1000 / len(latencies)
+               for name, pid in pids.items()}
+    ms = [x * 1000 for x in latencies]
+    return {"path": kind, "concurrency": concurrency, "turns": len(ms), "per_s": len(ms) / wall,
+            "p50": percentile(ms, 50), "p95": percentile(ms, 95), "p99": percentile(ms, 99),
+            "mean": statistics.fmean(ms), "cpu": cpu}
+
+
+def table(rows: list[dict]) -> str:
+    names = list(rows[0]["cpu"]) if rows else []
+    head = (f"{'path':<12} {'conc':>4} {'turns':>6} {'msg/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'mean ms':>8}"
+            + "".join(f" {'cpu:' + n:>12}" for n in names))
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['path']:<12} {r['concurrency']:>4} {r['turns']:>6} {r['per_s']:>7.1f} {r['p50']:>7.1f} "
+                     f"{r['p95']:>7.1f} {r['p99']:>7.1f} {r['mean']:>8.1f}"
+                     + "".join(f" {r['cpu'][n]:>12.1f}" for n in names))
+    if names:
+        lines.append("cpu:NAME = CPU ms that process (with its child processes) spent per turn")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conversations", type=int, default=120, help="conversations per run (default 120)")
+    parser.add_argument("--concurrency", default="1,20", metavar="N,N",
+                        help="concurrent conversations, one run per level and path (default 1,20)")
+    parser.add_argument("--rasa-workers", type=int, default=1,
+                        help="Sanic workers of the Rasa server (default 1); above 1, Rasa keeps conversations and "
+                             "their locks in Redis instead of in memory (Rasa's documented way to scale out)")
+    parser.add_argument("--redis", default="127.0.0.1:6379", metavar="HOST:PORT",
+                        help="Redis for --rasa-workers above 1 (default 127.0.0.1:6379); keys get a per-run prefix "
+                             "and expire after an hour")
+    args = parser.parse_args()
+    levels = [int(n) for n in args.concurrency.split(",")]
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from cryptography.fernet import Fernet
+
+    from tests.conftest import start_gateway, stop_gateway
+
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    url = f"sqlite:///{tmp / 'bench.db'}"
+    settings = Settings.from_env({**os.environ, "DATABASE_URL": url})
+    endpoints_extra, rasa_env = "", {}
+    if args.rasa_workers > 1:
+        host, _, port = args.redis.partition(":")
+        prefix = f"bench{uuid.uuid4().hex[:8]}"  # Rasa accepts only letters and digits here
+        store = f"  type: redis\n  url: {host}\n  port: {port or 6379}\n  key_prefix: {prefix}\n"
+        endpoints_extra = f"tracker_store:\n{store}  record_exp: 3600\nlock_store:\n{store}"
+        rasa_env = {"SANIC_WORKERS": str(args.rasa_workers)}
+    print(f"[bench] starting Rasa ({args.rasa_workers} worker(s)), the action server and the gateway "
+          f"(about 30 s)...", file=sys.stderr)
+    load_before = os.getloadavg()
+    with running_stack(settings, log=lambda m: print(m, file=sys.stderr), endpoints_extra=endpoints_extra,
+                       rasa_env=rasa_env) as stack:
+        gw = start_gateway(stack, {"TWILIO_AUTH_TOKEN": TOKEN, "VAULT_KEY": Fernet.generate_key().decode()},
+                           log_name="gateway-bench")
+        try:
+            rows = []
+            targets = {"gateway": gw.url + "/sms", "rasa direct": stack.rasa_url + "/webhooks/rest/webhook"}
+            actions, rasa = stack.processes
+            pids = {"rasa": rasa.pid, "actions": actions.pid, "gateway": gw.proc.pid}
+            asyncio.run(run("rasa direct", targets["rasa direct"], 6, 2))  # warm up both paths
+            asyncio.run(run("gateway", targets["gateway"], 6, 2))
+            for concurrency in levels:
+                n = args.conversations if concurrency > 1 else max(12, args.conversations // 6)
+                for kind in ("rasa direct", "gateway"):
+                    rows.append(asyncio.run(run(kind, targets[kind], n, concurrency, pids)))
+                    print(f"[bench] {kind} at {concurrency}: done", file=sys.stderr)
+        finally:
+            stop_gateway(gw)
+    print()
+    print(f"Rasa workers: {args.rasa_workers}; load average of the machine (1 min) before {load_before[0]:.1f}, "
+          f"after {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(table(rows))
+    print()
+    for r in rows:
+        if r["concurrency"] > 1 and r["cpu"].get("rasa"):
+            print(f"{r['path']} at {r['concurrency']}: Rasa busy {r['cpu']['rasa'] * r['per_s'] / 10:.0f}% of one CPU; "
+                  f"all three processes {sum(r['cpu'].values()) * r['per_s'] / 10:.0f}%")
+    for concurrency in levels:
+        direct = next(r for r in rows if r["path"] == "rasa direct" and r["concurrency"] == concurrency)
+        gate = next(r for r in rows if r["path"] == "gateway" and r["concurrency"] == concurrency)
+        print(f"gateway overhead at {concurrency:>2} concurrent: p50 {gate['p50'] - direct['p50']:+.1f} ms "
+              f"({(gate['p50'] / direct['p50'] - 1) * 100:+.1f}%), p95 {(gate['p95'] / direct['p95'] - 1) * 100:+.1f}%, "
+              f"throughput {(gate['per_s'] / direct['per_s'] - 1) * 100:+.1f}%")
+    print("targets at 20 concurrent: >= 100 msg/s, p95 <= 200 ms, gateway overhead < 5%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""`rasa` with one speed fix; run by .venv-rasa's Python (bot/stack.py starts `rasa run` this way).
+
+    .venv-rasa/bin/python scripts/rasa_run.py run --enable-api ...   (same arguments as `rasa`)
+
+Why: after every custom action call, Rasa 3.6 checks the action server's answer with
+`jsonschema.validate(result, schema)`. That call first checks the constant schema itself against the
+JSON Schema 2020-12 meta-schema, every time: 40-60 ms of CPU per action call, and a turn makes about four
+such calls. It was about 60% of the Rasa server's CPU under load (docs/performance.md). Here the schema
+is checked once and its validator kept; an answer that fails still goes through Rasa's own method, so
+the error and its message are Rasa's. Nothing else changes.
+
+Not app code: only .venv-rasa's Python runs this file, and nothing in bot/, actions/ or referrals/
+imports it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def speed_up_action_result_check() -> None:
+    from jsonschema import validators
+    from rasa.core.actions.action import RemoteAction
+
+    original = RemoteAction._validate_action_result
+    schema = RemoteAction.action_response_format_spec()
+    cls = validators.validator_for(schema)
+    cls.check_schema(schema)
+    validator = cls(schema)
+
+    def _validate_action_result(self, result):  # noqa: ANN001, ANN202 (Rasa's signature)
+        return True if validator.is_valid(result) else original(self, result)
+
+    RemoteAction._validate_action_result = _validate_action_result
+
+
+def speed_up_event_lookup() -> None:
+    """Rasa rebuilds the list of all Event classes (recursively, with inspect) for every event it reads
+    back from the tracker store, a few hundred times a turn. Remember each answer instead; a name it
+    has not seen still goes through Rasa's own lookup (with its errors and defaults)."""
+    from rasa.shared.core.events import Event
+
+    original = Event.resolve_by_type
+    known: dict[str, type] = {}
+
+    def resolve_by_type(type_name, default=None):  # noqa: ANN001, ANN202 (Rasa's signature)
+        cls = known.get(type_name)
+        if cls is None:
+            cls = original(type_name, default)
+            if cls is not None and cls is not default:
+                known[type_name] = cls
+        return cls
+
+    Event.resolve_by_type = staticmethod(resolve_by_type)
+
+
+if __name__ == "__main__":
+    speed_up_action_result_check()
+    speed_up_event_lookup()
+    from rasa.__main__ import main
+
+    sys.argv[0] = "rasa"
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""A caseworker's day in a real headless Chromium: sign in, claim a referral, read the contact, record
+that the resident enrolled, close the case, and see it leave the queue. Playwright drives the browser;
+the portal runs for real on a loopback port over SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from referrals.db import ReferralLogEntry
+from tests.test_portal import NEIGHBORHOOD, PASSWORD, Portal, portal  # noqa: F401  (portal is a fixture)
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium from the system package; CI (env CI set) must have it, elsewhere we skip."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but /usr/bin/chromium is missing: apt-get install -y chromium")
+        pytest.skip("no /usr/bin/chromium: install it with `apt-get install -y chromium` to run the browser test")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def test_caseworker_claims_a_referral_and_closes_it_in_the_browser(portal: Portal, browser):  # noqa: F811
+    ref = portal.referral()
+    phone = portal.phones[ref]
+    page = browser.new_page()
+    page.set_default_timeout(20_000)
+    outside = []
+    page.on("request", lambda r: None if r.url.startswith(portal.url) else outside.append(r.url))
+
+    page.goto(portal.url + "/")
+    assert page.url.endswith("/login")
+    page.fill("input[name=username]", "caseworker")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]:has-text('Sign in')")
+    page.wait_for_url(re.compile(r"/queue$"))
+
+    row = page.locator(f"tr[data-referral='{ref}']")
+    assert NEIGHBORHOOD in row.inner_text()
+    assert phone not in page.content()
+    row.locator("a:has-text('Open')").click()
+    page.wait_for_url(re.compile(f"/referrals/{ref}$"))
+    assert page.locator("#case-status").inner_text() == "new"
+
+    page.click("#claim")
+    page.wait_for_selector("#show-contact")
+    assert page.locator("#case-status").inner_text() == "claimed"
+    page.click("#show-contact")
+    assert page.locator("#contact").inner_text() == phone
+    page.go_back()
+
+    page.select_option("#step-status", "enrolled")
+    page.fill("#step-reason", "starts the CDL class on Monday")
+    page.click("#record-step")
+    page.wait_for_function("document.querySelector('#case-status').textContent === 'enrolled'")
+    page.select_option("#step-status", "closed")
+    page.click("#record-step")
+    page.wait_for_function("document.querySelector('#case-status').textContent === 'closed'")
+    assert page.locator("#record-step").count() == 0, "a closed case takes no more steps"
+    assert "starts the CDL class on Monday" in page.locator("table.history").inner_text()
+
+    page.click("a:has-text('Referrals')")
+    page.wait_for_url(re.compile(r"/queue$"))
+    assert page.locator(f"tr[data-referral='{ref}']").count() == 0
+    assert outside == [], "the portal loads nothing from outside"
+
+    assert portal.case(ref).status == "closed"
+    statuses = [r.status for r in sorted(portal.rows(ReferralLogEntry, ReferralLogEntry.referral_id == ref),
+                                         key=lambda r: r.id)]
+    assert statuses == ["new", "claimed", "enrolled", "closed"]
