@@ -1,0 +1,807 @@
+"""Equity reports: referrals, contact and enrollment by group, built only from the anonymous referral log.
+
+What a report counts. A referral belongs to the period when its `created` row falls in it (dates are UTC,
+both ends included). It counts as *contacted* when a `status` row recorded by the end of the period says
+contacted or an outcome that needs contact (enrolled, not eligible, declined), and as *enrolled* when one
+says enrolled. Outcomes recorded after the period are left out on purpose: the same period always gives
+the same figures, so comparing a report with a later run of itself reveals nothing new.
+
+Why all counting happens in SQL. One statement reads the log once: a `created` set and an `outcome` set
+(one row per referral that reached contact), joined, then one GROUP BY per dimension glued with UNION ALL.
+The database does the work over millions of rows; Python only sees a few hundred group totals.
+
+Why the small-cell rule is more than "hide 1 to 10". A reader can add and subtract what is shown: total
+minus the shown groups gives the hidden ones, referrals minus contacted gives "not contacted", and the need
+table adds up to the programs of each need. So each table is treated as a tree of cells (citywide total,
+groups, and for programs: need, then program within need) over three disjoint counts per group: enrolled,
+contacted but not enrolled, not contacted. After the primary rule (no shown count and no difference of
+two shown counts of a group from 1 to 10) an audit searches every sum and difference of shown cells that
+adds up to a count of people (a set of those disjoint counts) and checks none of them is from 1 to 10;
+while one is, the smallest cell used to work it out is suppressed too (complementary suppression). The
+search is exact for exact derivation by sums and differences (see `_values`); it does not try to stop
+bounds such as "at most 14". Rates are shown only when both their counts are, and flagged under 20.
+
+Limitation (documented in docs/reports.md): two reports over overlapping periods can be subtracted from
+each other. Publish reports over fixed periods (whole months or years).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Iterable, Iterator, Sequence
+
+from sqlalchemy import String, case, func, inspect, literal, make_url, null, select, text, tuple_, union_all
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from referrals.db import ProgramRow, ReferralLogEntry
+
+# --- what is counted ---------------------------------------------------------------------------
+
+# Statuses that mean the caseworker reached the resident (the outcomes after "contacted" need contact).
+CONTACTED_STATUSES: tuple[str, ...] = ("contacted", "enrolled", "not_eligible", "declined")
+ENROLLED_STATUS = "enrolled"
+
+SMALL_MAX = 10          # counts 1..SMALL_MAX are never shown nor derivable
+UNSTABLE_BELOW = 20     # rates on fewer referrals than this are flagged
+SUPPRESSED = "*"        # how a hidden cell reads in text and CSV
+FLAG = "!"              # mark of a rate on fewer than UNSTABLE_BELOW referrals
+
+NEED_LABELS: dict[str, str] = {
+    "employment": "Finding a job",
+    "job_training": "Job training",
+    "wages": "Problems with pay",
+    "city_jobs": "City jobs",
+    "small_business": "Small business",
+    "savings": "Saving money",
+    "financial_coaching": "Debt, credit, taxes",
+    "basic_needs": "Rent or food now",
+    "human": "Talk to a person",
+    "crisis": "Crisis",
+    "out_of_scope": "Other",
+}
+AGE_LABELS: dict[str, str] = {
+    "under_18": "Under 18", "18_24": "18 to 24", "25_54": "25 to 54", "55_64": "55 to 64",
+    "65_plus": "65 or older",
+}
+LANGUAGE_LABELS: dict[str, str] = {"en": "English", "es": "Spanish"}
+CHANNEL_LABELS: dict[str, str] = {"sms": "Text message (SMS)", "web": "Web chat",
+                                  "terminal": "Terminal (staff test)"}
+# OMB SPD 15 (2024 revision) minimum categories. A person may pick several: they are counted once, under
+# "Multiracial and/or multiethnic", so each table still adds up to the total.
+RACE_ETHNICITY_LABELS: dict[str, str] = {
+    "american_indian_alaska_native": "American Indian or Alaska Native",
+    "asian": "Asian",
+    "black_african_american": "Black or African American",
+    "hispanic_latino": "Hispanic or Latino",
+    "middle_eastern_north_african": "Middle Eastern or North African",
+    "native_hawaiian_pacific_islander": "Native Hawaiian or Pacific Islander",
+    "white": "White",
+    "multiple": "Multiracial and/or multiethnic (more than one)",
+}
+# SPD 15 has no gender categories; these are the codes the conversation stores (actions/answers.py).
+GENDER_LABELS: dict[str, str] = {"woman": "Woman", "man": "Man", "another": "Another gender (e.g. nonbinary)"}
+# "" is an unknown neighborhood or age band, or a demographic question asked but not answered.
+COMMON_LABELS: dict[str, str] = {
+    "prefer_not_to_say": "Prefer not to say", "not_asked": "Not asked (no consent to analytics)",
+    "": "Not given",
+}
+
+DIMENSIONS: dict[str, str] = {
+    "need": "Need",
+    "program": "Program (within need)",
+    "neighborhood": "Neighborhood",
+    "language": "Language",
+    "channel": "Channel",
+    "age_band": "Age band",
+    "race_ethnicity": "Race and ethnicity (self-reported, with consent)",
+    "gender": "Gender (self-reported, with consent)",
+    "month": "Month (trend)",
+}
+_LABELS: dict[str, dict[str, str]] = {
+    "need": NEED_LABELS, "neighborhood": {}, "language": LANGUAGE_LABELS, "channel": CHANNEL_LABELS,
+    "age_band": AGE_LABELS, "race_ethnicity": RACE_ETHNICITY_LABELS, "gender": GENDER_LABELS, "month": {},
+}
+
+
+class ReportError(ValueError):
+    """A report request a person can fix (bad date, unknown dimension); the message says how."""
+
+
+# --- periods -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Period:
+    """Dates in UTC, both ends included."""
+
+    start: date
+    end: date
+
+    @property
+    def start_at(self) -> datetime:
+        return datetime.combine(self.start, time(0), tzinfo=timezone.utc)
+
+    @property
+    def end_before(self) -> datetime:
+        return datetime.combine(self.end + timedelta(days=1), time(0), tzinfo=timezone.utc)
+
+    def months(self) -> list[str]:
+        out, y, m = [], self.start.year, self.start.month
+        while (y, m) <= (self.end.year, self.end.month):
+            out.append(f"{y:04d}-{m:02d}")
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+        return out
+
+    def __str__(self) -> str:
+        return f"{self.start.isoformat()} to {self.end.isoformat()}"
+
+
+def default_period(today: date | None = None) -> Period:
+    """The current month so far and the 11 whole months before it: twelve monthly bars."""
+    today = today or datetime.now(timezone.utc).date()
+    y, m = today.year, today.month - 11
+    if m < 1:
+        y, m = y - 1, m + 12
+    return Period(date(y, m, 1), today)
+
+
+def parse_date(text: str, name: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except (ValueError, AttributeError):
+        raise ReportError(f"{name} must be a date written YYYY-MM-DD, not {text!r}") from None
+
+
+def make_period(start: str | date | None, end: str | date | None, today: date | None = None) -> Period:
+    """A period from optional dates (strings YYYY-MM-DD or dates); missing ends come from the default."""
+    default = default_period(today)
+    s = parse_date(start, "--from") if isinstance(start, str) else (start or None)
+    e = parse_date(end, "--to") if isinstance(end, str) else (end or None)
+    if e is None:
+        e = default.end if s is None or s <= default.end else s
+    if s is None:
+        s = default_period(e).start
+    if s > e:
+        raise ReportError(f"the period starts ({s.isoformat()}) after it ends ({e.isoformat()})")
+    if (e - s).days > 366 * 20:
+        raise ReportError("the period is longer than 20 years; pick a shorter one")
+    return Period(s, e)
+
+
+def parse_dimensions(text: str | None) -> tuple[str, ...]:
+    """`need,neighborhood` -> ("need", "neighborhood"); empty means all dimensions."""
+    if not text or not text.strip():
+        return tuple(DIMENSIONS)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in DIMENSIONS]
+    if unknown:
+        raise ReportError(f"unknown dimension(s) {', '.join(unknown)}; choose from {', '.join(DIMENSIONS)}")
+    return tuple(dict.fromkeys(names))
+
+
+# --- counting in SQL -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GroupCount:
+    """Raw counts of one group: never shown before suppression."""
+
+    dimension: str
+    key: str
+    parent: str | None
+    referrals: int
+    contacted: int
+    enrolled: int
+
+
+def _month_expr(dialect: str, column):
+    if dialect == "postgresql":  # a timestamp; made 'YYYY-MM' in Python, after grouping
+        return func.date_trunc("month", func.timezone("UTC", column))
+    return func.substr(column, 1, 7)  # SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS...'
+
+
+# The dimensions are counted in two groupings over composite keys, not one per dimension: each grouping
+# is a sort of every referral of the period on SQLite (no hash aggregation there), and the composites stay
+# small (a few thousand groups), so Python adds them up per dimension cheaply.
+_COMPOSITES: dict[str, tuple[str, ...]] = {
+    "a": ("month", "need", "program_id"),
+    "b": ("language", "channel", "neighborhood", "age_band", "gender", "race_ethnicity"),
+}
+_KEYS = _COMPOSITES["a"] + _COMPOSITES["b"]
+_FROM_COMPOSITE: dict[str, tuple[str, str]] = {
+    "total": ("a", ""), "month": ("a", "month"), "need": ("a", "need"), "program": ("a", "program_id"),
+    **{dim: ("b", dim) for dim in _COMPOSITES["b"]},
+}
+
+
+def _outcome_level(status):
+    """Aggregate over a referral's status rows: 2 enrolled, 1 contacted but not enrolled, 0/NULL not reached."""
+    return func.max(case((status == ENROLLED_STATUS, 2), (status.in_(CONTACTED_STATUSES), 1), else_=0))
+
+
+def _grouped(session: Session, period: Period):
+    """Rows (part, the nine keys, referrals, contacted, enrolled): one per composite group of each part."""
+    table = ReferralLogEntry.__table__
+    log = table.c
+    dialect = session.get_bind().dialect.name
+    dims = [log.referral_id, log.need, log.program_id,
+            func.coalesce(log.neighborhood, "").label("neighborhood"),
+            func.coalesce(log.age_band, "").label("age_band"),
+            log.language, log.channel,
+            case((log.race_ethnicity.is_(None), "not_asked"), (log.race_ethnicity.like("%,%"), "multiple"),
+                 else_=log.race_ethnicity).label("race_ethnicity"),
+            func.coalesce(log.gender, "not_asked").label("gender"),
+            _month_expr(dialect, log.occurred_at).label("month")]
+    in_period = (log.event == "created", log.occurred_at >= period.start_at, log.occurred_at < period.end_before)
+
+    def measures(r):
+        return (func.count().label("referrals"), func.sum(case((r.outcome >= 1, 1), else_=0)).label("contacted"),
+                func.sum(case((r.outcome == 2, 1), else_=0)).label("enrolled"))
+
+    if dialect == "postgresql":
+        # Hash join and one pass of hash aggregation over both grouping sets.
+        reached = (select(log.referral_id.label("rid"), _outcome_level(log.status).label("outcome"))
+                   .where(log.event == "status", log.status.in_(CONTACTED_STATUSES),
+                          log.occurred_at >= period.start_at, log.occurred_at < period.end_before)
+                   .group_by(log.referral_id).subquery("reached"))
+        created = select(*dims).where(*in_period).subquery("created")
+        r = (select(created, reached.c.outcome)
+             .select_from(created.outerjoin(reached, reached.c.rid == created.c.referral_id))
+             .subquery("referrals")).c
+        sets = [tuple_(*[getattr(r, k) for k in cols]) for cols in _COMPOSITES.values()]
+        part = case((func.grouping(r.need) == 0, "a"), else_="b").label("part")
+        # For this transaction only: room to hash instead of sorting on disk; no JIT compile for one query;
+        # and never a nested loop: right after a bulk load, before autovacuum has analyzed the table, the
+        # planner guesses one row per side and a nested loop over two slices of the log takes minutes.
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+        session.execute(text("SET LOCAL jit = off"))
+        session.execute(text("SET LOCAL enable_nestloop = off"))
+        return session.execute(select(part, *[getattr(r, k) for k in _KEYS], *measures(r))
+                               .group_by(func.grouping_sets(*sets)))
+    # SQLite has no hash join: look each referral's status rows up in the status index, walking the
+    # created rows in referral_id order so that the lookups read the index front to back.
+    s = table.alias("s")
+    outcome = (select(_outcome_level(s.c.status))
+               .where(s.c.event == "status", s.c.referral_id == log.referral_id,
+                      s.c.occurred_at < period.end_before)
+               .scalar_subquery())
+    r = (select(*dims[1:], outcome.label("outcome")).where(*in_period)  # referral_id only orders the walk
+         .order_by(log.referral_id).cte("referrals")).c
+    parts = [select(literal(name, String).label("part"),
+                    *[(getattr(r, k) if k in cols else null()).label(k) for k in _KEYS], *measures(r))
+             .group_by(*[getattr(r, k) for k in cols]) for name, cols in _COMPOSITES.items()]
+    return session.execute(union_all(*parts))
+
+
+def count_groups(session: Session, period: Period) -> list[GroupCount]:
+    """Every dimension's group totals for `period`, counted by the database in one statement."""
+    sums: dict[tuple[str, str, str | None], list[int]] = {}
+    for row in _grouped(session, period):
+        for dim, (part, col) in _FROM_COMPOSITE.items():
+            if part != row.part:
+                continue
+            value = getattr(row, col) if col else "all"
+            key = value.strftime("%Y-%m") if isinstance(value, datetime) else str(value)
+            acc = sums.setdefault((dim, key, row.need if dim == "program" else None), [0, 0, 0])
+            acc[0] += row.referrals
+            acc[1] += int(row.contacted or 0)
+            acc[2] += int(row.enrolled or 0)
+    sums.setdefault(("total", "all", None), [0, 0, 0])
+    return [GroupCount(dim, key, parent, *acc) for (dim, key, parent), acc in sums.items()]
+
+
+# --- small-cell suppression -------------------------------------------------------------------------
+#
+# A table is a tree of nodes: the root (citywide), its groups, and for programs a level in between (need).
+# Each node shows three cells: N (referrals), C (contacted), E (enrolled). Underneath, each leaf holds three
+# disjoint counts ("atoms"): a = E, b = C - E, c = N - C. A reader knows the value of every shown cell and
+# can take any linear combination of them. A combination counts people exactly when its coefficient on
+# every atom is 0 or 1. Writing beta for the coefficient a combination gives, per node and column, to the
+# cells of that node's subtree (the sum of the multipliers of the shown cells above it), a leaf's atom
+# coefficients are c = bN, b = bN + bC, a = bN + bC + bE; so bN is 0 or 1 and bC, bE are -1, 0 or 1. A
+# hidden cell takes its parent's beta, a shown one may take any. `_values` enumerates those choices with
+# a subset-sum over children and returns every count of people a reader can work out (capped at 11).
+
+N, C, E = 0, 1, 2
+_DOMAINS = ((0, 1), (-1, 0, 1), (-1, 0, 1))
+_CAP = SMALL_MAX + 1
+_CAP_BIT = 1 << _CAP
+_SMALL_BITS = ((1 << _CAP) - 1) & ~1          # values 1..10
+# leaf patterns (include a, include b, include c) and the beta that yields each
+_PATTERNS = tuple(((pc, pb - pc, pa - pb), (pa, pb, pc)) for pc in (0, 1) for pb in (0, 1) for pa in (0, 1))
+
+
+@dataclass(eq=False)
+class Node:
+    """A cell group of a table: true counts (N, C, E), children, and which of the three cells are shown."""
+
+    key: str
+    counts: tuple[int, int, int]
+    children: list["Node"] = field(default_factory=list)
+    shown: list[bool] = field(default_factory=lambda: [True, True, True])
+
+    def walk(self) -> Iterator["Node"]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def atoms(self) -> tuple[int, int, int]:
+        n, c, e = self.counts
+        return e, c - e, n - c
+
+
+def _small(v: int) -> bool:
+    return 1 <= v <= SMALL_MAX
+
+
+def _bit(v: int) -> int:
+    return 1 << min(v, _CAP)
+
+
+def _add(x: int, y: int) -> int:
+    """Sumset of two value sets (bitsets over 0..10 plus 'more than 10')."""
+    out, i = 0, 0
+    while x:
+        if x & 1:
+            out |= y << i
+        x >>= 1
+        i += 1
+    if out >> _CAP:
+        out = (out & (_CAP_BIT - 1)) | _CAP_BIT
+    return out
+
+
+def primary_shown(counts: tuple[int, int, int], allowed: Sequence[bool] = (True, True, True)) -> list[bool]:
+    """The cells of one node to show: no shown value and no difference of two shown values from 1 to 10.
+
+    Keeps referrals first, then contacted, then enrolled.
+    """
+    for mask in ((1, 1, 1), (1, 1, 0), (1, 0, 1), (1, 0, 0), (0, 1, 1), (0, 1, 0), (0, 0, 1), (0, 0, 0)):
+        shown = [bool(m) and allowed[k] for k, m in enumerate(mask)]
+        values = [counts[k] for k in range(3) if shown[k]]
+        if any(_small(v) for v in values):
+            continue
+        if any(_small(abs(x - y)) for i, x in enumerate(values) for y in values[i + 1:]):
+            continue
+        return shown
+    return [False, False, False]
+
+
+class _Audit:
+    """Which counts of people a reader can work out exactly from the shown cells of one tree."""
+
+    def __init__(self, root: Node):
+        self.root = root
+        self.memo: dict[tuple[int, tuple], int] = {}
+
+    def _betas(self, node: Node, inherited: tuple[int, int, int]) -> Iterator[tuple[int, int, int]]:
+        opts = [(_DOMAINS[k] if node.shown[k] else (inherited[k],)) for k in range(3)]
+        for bn in opts[N]:
+            for bc in opts[C]:
+                for be in opts[E]:
+                    yield bn, bc, be
+
+    def _leaf_choices(self, node: Node, inherited) -> Iterator[tuple[tuple[int, int, int], int]]:
+        a, b, c = node.atoms()
+        for beta, (pa, pb, pc) in _PATTERNS:
+            if all(node.shown[k] or beta[k] == inherited[k] for k in range(3)):
+                yield beta, pa * a + pb * b + pc * c
+
+    def values(self, node: Node, inherited: tuple[int, int, int]) -> int:
+        key = (id(node), tuple(None if node.shown[k] else inherited[k] for k in range(3)))
+        hit = self.memo.get(key)
+        if hit is not None:
+            return hit
+        out = 0
+        if not node.children:
+            for _beta, v in self._leaf_choices(node, inherited):
+                out |= _bit(v)
+        else:
+            for beta in self._betas(node, inherited):
+                acc = 1
+                for child in node.children:
+                    s = self.values(child, beta)
+                    if not s:
+                        acc = 0
+                        break
+                    acc = _add(acc, s)
+                out |= acc
+        self.memo[key] = out
+        return out
+
+    def leak(self) -> int | None:
+        """A count from 1 to 10 a reader can work out, or None."""
+        found = self.values(self.root, (0, 0, 0)) & _SMALL_BITS
+        return (found & -found).bit_length() - 1 if found else None
+
+    def explain(self, node: Node, inherited, target: int) -> list[tuple[Node, tuple[int, int, int]]]:
+        """The beta of each node in one combination that works out `target` (1..10)."""
+        if not node.children:
+            for beta, v in self._leaf_choices(node, inherited):
+                if v == target:
+                    return [(node, beta)]
+            raise AssertionError("no leaf choice for target")
+        for beta in self._betas(node, inherited):
+            sets = [self.values(ch, beta) for ch in node.children]
+            if not all(sets):
+                continue
+            prefix = [1]
+            for s in sets:
+                prefix.append(_add(prefix[-1], s))
+            if not prefix[-1] >> target & 1:
+                continue
+            out, t = [(node, beta)], target
+            for i in reversed(range(len(sets))):
+                v = next(v for v in range(t + 1) if sets[i] >> v & 1 and prefix[i] >> (t - v) & 1)
+                out += self.explain(node.children[i], beta, v)
+                t -= v
+            return out
+        raise AssertionError("no choice for target")
+
+
+def suppress(root: Node, root_shown: Sequence[bool] | None = None) -> Node:
+    """Decide `shown` for every cell of the tree, in place: primary, then complementary suppression.
+
+    `root_shown` fixes the citywide cells (the same in every table); a hidden citywide cell hides its
+    whole column, so no table can give it back.
+    """
+    root.shown = list(root_shown) if root_shown is not None else primary_shown(root.counts)
+    if not root.shown[N]:
+        for node in root.walk():
+            node.shown = [False, False, False]
+        return root
+    for node in root.walk():
+        if node is not root:
+            node.shown = primary_shown(node.counts, root.shown)
+    parents = {id(ch): p for p in root.walk() for ch in p.children}
+    while True:
+        audit = _Audit(root)
+        target = audit.leak()
+        if target is None:
+            return root
+        chosen = dict((id(n), beta) for n, beta in audit.explain(root, (0, 0, 0), target))
+        candidates = []
+        for node in root.walk():
+            if node is root or id(node) not in chosen:
+                continue
+            beta, up = chosen[id(node)], chosen[id(parents[id(node)])]
+            for k in range(3):
+                if node.shown[k] and beta[k] != up[k]:
+                    v = node.counts[k]
+                    candidates.append((v == 0, v, -k, node.key, node, k))
+        if not candidates:  # cannot happen with a consistent tree; hide all rather than leak
+            for node in root.walk():
+                if node is not root:
+                    node.shown = [False, False, False]
+            continue
+        *_, node, k = min(candidates, key=lambda c: c[:4])
+        node.shown[k] = False
+
+
+# --- the report --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Row:
+    """One group as shown: None means suppressed. Rates are fractions (0.25 = 25%)."""
+
+    key: str
+    label: str
+    parent: str | None
+    referrals: int | None
+    contacted: int | None
+    enrolled: int | None
+    contact_rate: float | None
+    enroll_rate: float | None
+    contact_ratio: float | None
+    enroll_ratio: float | None
+    small_base: bool
+
+    @property
+    def counts(self) -> tuple[int | None, int | None, int | None]:
+        return self.referrals, self.contacted, self.enrolled
+
+
+@dataclass(frozen=True)
+class Table:
+    dimension: str
+    title: str
+    rows: tuple[Row, ...]
+
+
+@dataclass(frozen=True)
+class Report:
+    period: Period
+    generated_at: datetime
+    total: Row
+    tables: tuple[Table, ...]
+
+    def table(self, dimension: str) -> Table:
+        for t in self.tables:
+            if t.dimension == dimension:
+                return t
+        raise KeyError(dimension)
+
+    @property
+    def suppressed_all(self) -> bool:
+        return self.total.referrals is None
+
+
+def _rate(num: int | None, den: int | None) -> float | None:
+    return None if num is None or den is None or den == 0 else num / den
+
+
+def _ratio(rate: float | None, city: float | None) -> float | None:
+    return None if rate is None or not city else rate / city
+
+
+def _make_row(node: Node, label: str, parent: str | None, city: Row | None) -> Row:
+    shown = [v if node.shown[k] else None for k, v in enumerate(node.counts)]
+    n, c, e = shown
+    cr, er = _rate(c, n), _rate(e, n)
+    return Row(key=node.key, label=label, parent=parent, referrals=n, contacted=c, enrolled=e,
+               contact_rate=cr, enroll_rate=er,
+               contact_ratio=_ratio(cr, city.contact_rate) if city else None,
+               enroll_ratio=_ratio(er, city.enroll_rate) if city else None,
+               small_base=n is not None and 0 < n < UNSTABLE_BELOW)
+
+
+def label_for(dimension: str, key: str, programs: dict[str, str] | None = None) -> str:
+    if dimension == "program":
+        return (programs or {}).get(key) or f"Program {key[:8]} (no longer in the directory)"
+    labels = _LABELS.get(dimension, {})
+    return labels.get(key) or COMMON_LABELS.get(key) or key
+
+
+def _sort_key(dimension: str, key: str, programs: dict[str, str] | None = None) -> tuple:
+    """Known codes in their list's order, others by label, the unknowns last."""
+    order = list(_LABELS.get(dimension, {}))
+    tail = {"prefer_not_to_say": 1, "not_asked": 2, "": 3}.get(key, 0)
+    pos = order.index(key) if key in order else len(order)
+    return tail, pos, label_for(dimension, key, programs).casefold(), key
+
+
+def build_report(counts: Iterable[GroupCount], period: Period, programs: dict[str, str] | None = None,
+                 dimensions: Sequence[str] | None = None, generated_at: datetime | None = None) -> Report:
+    """Suppress and assemble the report from raw group counts (every table is suppressed, then the
+    requested ones are kept, so a table shows the same cells whichever others are asked for)."""
+    counts = list(counts)
+    by_dim: dict[str, list[GroupCount]] = {}
+    for g in counts:
+        by_dim.setdefault(g.dimension, []).append(g)
+    total = next((g for g in by_dim.get("total", [])), None)
+    root_counts = (total.referrals, total.contacted, total.enrolled) if total else (0, 0, 0)
+    root_shown = primary_shown(root_counts)
+    if not root_shown[N]:
+        root_shown = [False, False, False]
+    city = _make_row(Node("all", root_counts, shown=root_shown), "Citywide", None, None)
+    city = Row(**{**city.__dict__, "contact_ratio": None, "enroll_ratio": None})
+
+    tables: list[Table] = []
+    for dim, title in DIMENSIONS.items():
+        if dim == "need":
+            continue  # built with the program tree, which holds the need level
+        root = Node("all", root_counts)
+        groups = sorted(by_dim.get(dim, []), key=lambda g: _sort_key(dim, g.key, programs))
+        if dim == "month":
+            have = {g.key: g for g in groups}
+            groups = [have.get(m, GroupCount("month", m, None, 0, 0, 0)) for m in period.months()]
+        if dim == "program":
+            needs = {g.key: g for g in by_dim.get("need", [])}
+            for need_key in sorted(needs, key=lambda k: _sort_key("need", k)):
+                ng = needs[need_key]
+                node = Node(need_key, (ng.referrals, ng.contacted, ng.enrolled))
+                node.children = [Node(g.key, (g.referrals, g.contacted, g.enrolled))
+                                 for g in groups if g.parent == need_key]
+                root.children.append(node)
+        else:
+            root.children = [Node(g.key, (g.referrals, g.contacted, g.enrolled)) for g in groups]
+        suppress(root, root_shown)
+        if dim == "program":
+            tables.append(Table("need", DIMENSIONS["need"], tuple(
+                _make_row(n, label_for("need", n.key), None, city) for n in root.children)))
+            rows = [_make_row(p, label_for("program", p.key, programs), n.key, city)
+                    for n in root.children for p in n.children]
+            tables.append(Table(dim, title, tuple(rows)))
+        else:
+            tables.append(Table(dim, title, tuple(
+                _make_row(n, label_for(dim, n.key), None, city) for n in root.children)))
+    wanted = tuple(dimensions) if dimensions else tuple(DIMENSIONS)
+    order = {d: i for i, d in enumerate(DIMENSIONS)}
+    kept = tuple(sorted((t for t in tables if t.dimension in wanted), key=lambda t: order[t.dimension]))
+    return Report(period=period, generated_at=generated_at or datetime.now(timezone.utc), total=city,
+                  tables=kept)
+
+
+def program_names(session: Session) -> dict[str, str]:
+    return {pid: name for pid, name in session.execute(select(ProgramRow.id, ProgramRow.name))}
+
+
+def equity_report(session: Session, period: Period | None = None, dimensions: Sequence[str] | None = None,
+                  now: datetime | None = None) -> Report:
+    """The report over `period` (default: the last twelve months) from the referral log."""
+    period = period or default_period((now or datetime.now(timezone.utc)).date())
+    return build_report(count_groups(session, period), period, program_names(session), dimensions, now)
+
+
+def report_from_query(session: Session, query, now: datetime | None = None) -> Report:
+    """The report a web request asks for with `from`, `to` and `by` (all optional); ReportError if bad."""
+    period = make_period(query.get("from") or None, query.get("to") or None,
+                         (now or datetime.now(timezone.utc)).date())
+    return equity_report(session, period, parse_dimensions(query.get("by")), now)
+
+
+# --- text and CSV ----------------------------------------------------------------------------------------
+
+def fmt_count(v: int | None) -> str:
+    return SUPPRESSED if v is None else str(v)
+
+
+def fmt_rate(rate: float | None, row: Row, percent_sign: bool = True) -> str:
+    """A rate as a percentage with one decimal, flagged on a small base; empty for a group of 0."""
+    if rate is None:
+        return "" if row.referrals == 0 else SUPPRESSED
+    return f"{rate * 100:.1f}" + ("%" if percent_sign else "") + (FLAG if row.small_base and percent_sign else "")
+
+
+def fmt_ratio(ratio: float | None, rate: float | None, row: Row) -> str:
+    """The ratio to the city; `*` when the group's rate is suppressed, empty when there is nothing to
+    compare (no referrals, or a citywide rate of 0 or suppressed)."""
+    if ratio is None:
+        return SUPPRESSED if rate is None and row.referrals != 0 else ""
+    return f"{ratio:.2f}"
+
+
+def footnotes(report: Report) -> list[str]:
+    return [
+        f"{SUPPRESSED} = suppressed: a count from 1 to {SMALL_MAX}, or a figure from which one could be worked "
+        "out by adding or subtracting other figures (complementary suppression). Rates and ratios are "
+        "suppressed when one of their counts is.",
+        f"{FLAG} = rate on fewer than {UNSTABLE_BELOW} referrals: unstable, read with care.",
+        "Contacted: a caseworker recorded contact or an outcome after contact (enrolled, not eligible, "
+        "declined). Ratio: the group's rate divided by the citywide rate (1.00 = same as citywide).",
+        f"Period {report.period} (UTC): referrals created in the period; outcomes recorded by its end.",
+    ]
+
+
+_HEADERS = ("Group", "Referrals", "Contacted", "Contact rate", "Ratio", "Enrolled", "Enroll rate", "Ratio")
+
+
+def _text_row(label: str, row: Row, citywide: bool = False) -> list[str]:
+    return [label, fmt_count(row.referrals), fmt_count(row.contacted), fmt_rate(row.contact_rate, row),
+            "" if citywide else fmt_ratio(row.contact_ratio, row.contact_rate, row), fmt_count(row.enrolled),
+            fmt_rate(row.enroll_rate, row), "" if citywide else fmt_ratio(row.enroll_ratio, row.enroll_rate, row)]
+
+
+def _text_table(title: str, rows: list[list[str]]) -> list[str]:
+    widths = [min(60, max([len(h)] + [len(r[i]) for r in rows])) for i, h in enumerate(_HEADERS)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c[:widths[0]].ljust(widths[0]) if i == 0 else c.rjust(widths[i])
+                         for i, c in enumerate(cells)).rstrip()
+
+    return [title, line(_HEADERS)] + [line(r) for r in rows] + ([] if rows else ["(no referrals)"]) + [""]
+
+
+def render_text(report: Report) -> str:
+    """The report as plain text, for a terminal or a scheduled job's mail."""
+    out = ["Equity report: referrals, contact and enrollment", f"Period: {report.period} (UTC)",
+           f"Generated: {report.generated_at:%Y-%m-%d %H:%M} UTC", ""]
+    if report.suppressed_all:
+        out += [f"Fewer than {SMALL_MAX + 1} referrals in this period: every figure is suppressed.", ""]
+    out += _text_table("Citywide", [_text_row("Citywide", report.total, citywide=True)])
+    for table in report.tables:
+        out += _text_table(table.title, [
+            _text_row(f"{label_for('need', r.parent)} / {r.label}" if r.parent else r.label, r)
+            for r in table.rows])
+    out += footnotes(report)
+    return "\n".join(out) + "\n"
+
+
+_CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: object) -> str:
+    """A cell a spreadsheet will not run as a formula (OWASP CSV injection): leading ' when needed."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_CSV_DANGEROUS) else text
+
+
+CSV_COLUMNS = ("dimension", "group", "parent_group", "referrals", "contacted", "contact_rate_pct",
+               "contact_ratio", "enrolled", "enroll_rate_pct", "enroll_ratio", "fewer_than_20")
+
+
+def _csv_row(dimension: str, row: Row) -> list[str]:
+    citywide = dimension == "citywide"
+    return [dimension, row.label, label_for("need", row.parent) if row.parent else "", fmt_count(row.referrals),
+            fmt_count(row.contacted), fmt_rate(row.contact_rate, row, percent_sign=False),
+            "" if citywide else fmt_ratio(row.contact_ratio, row.contact_rate, row), fmt_count(row.enrolled),
+            fmt_rate(row.enroll_rate, row, percent_sign=False),
+            "" if citywide else fmt_ratio(row.enroll_ratio, row.enroll_rate, row), "yes" if row.small_base else ""]
+
+
+def render_csv(report: Report) -> str:
+    """The report as CSV: UTF-8, CRLF line ends, formula-looking cells neutralised, footer lines last."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerow([csv_safe(c) for c in _csv_row("citywide", report.total)])
+    for table in report.tables:
+        for row in table.rows:
+            writer.writerow([csv_safe(c) for c in _csv_row(table.dimension, row)])
+    writer.writerow([])
+    for line in footnotes(report):
+        writer.writerow([csv_safe(line)])
+    return buf.getvalue()
+
+
+def csv_bytes(report: Report) -> bytes:
+    return render_csv(report).encode("utf-8")
+
+
+# --- command line --------------------------------------------------------------------------------------
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="start", metavar="YYYY-MM-DD",
+                        help="first day (UTC) of the period; default: the 1st of the month 11 months ago")
+    parser.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last day (UTC); default: today")
+    parser.add_argument("--by", metavar="DIMS",
+                        help=f"comma-separated tables to print (default all): {','.join(DIMENSIONS)}")
+    parser.add_argument("--csv", metavar="FILE", help="also write the report as CSV to FILE (- for stdout "
+                        "instead of the text)")
+
+
+def _database_problem(engine) -> str | None:
+    """Why the report cannot read this database, in words; None when it can."""
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table(ReferralLogEntry.__tablename__):
+                return "it has no referral log yet; create the schema with: python -m referrals db upgrade"
+    except SQLAlchemyError as exc:
+        return f"it cannot be reached ({type(exc.orig or exc).__name__})"
+    return None
+
+
+def run_report_command(args: argparse.Namespace, database_url: str, out=None, err=None) -> int:
+    """`python -m referrals report`: print the report; exit 2 on bad arguments, 1 on an unusable database."""
+    from referrals.db import make_engine, make_sessionmaker
+
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        period = make_period(args.start, args.end)
+        dims = parse_dimensions(args.by)
+    except ReportError as exc:
+        print(f"report: {exc}", file=err)
+        return 2
+    where = make_url(database_url).render_as_string(hide_password=True)
+    if database_url.startswith("sqlite:///") and not Path(database_url.removeprefix("sqlite:///")).exists():
+        print(f"report: no database at {where}; check DATABASE_URL", file=err)
+        return 1  # and do not create an empty file by connecting
+    engine = make_engine(database_url)
+    try:
+        problem = _database_problem(engine)
+        if problem:
+            print(f"report: cannot read the database at {where}: {problem}", file=err)
+            return 1
+        with make_sessionmaker(engine)() as session:
+            report = equity_report(session, period, dims)
+    finally:
+        engine.dispose()
+    if args.csv == "-":
+        out.write(render_csv(report))
+        return 0
+    if args.csv:
+        try:
+            with open(args.csv, "w", encoding="utf-8", newline="") as fh:
+                fh.write(render_csv(report))
+        except OSError as exc:
+            print(f"report: cannot write {args.csv}: {exc.strerror}", file=err)
+            return 1
+    out.write(render_text(report))
+    if args.csv:
+        print(f"CSV written to {args.csv}", file=err)
+    return 0
