@@ -212,6 +212,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/referrals/{id}/assign"): frozenset({"supervisor"}),
     ("GET", "/audit"): frozenset({"supervisor", "admin"}),
     ("GET", "/analyst"): frozenset({"analyst"}),
+    ("GET", "/reports"): frozenset({"analyst", "supervisor", "admin"}),
+    ("GET", "/reports.csv"): frozenset({"analyst", "supervisor", "admin"}),
     ("GET", "/admin/users"): frozenset({"admin"}),
     ("POST", "/admin/users"): frozenset({"admin"}),
     ("POST", "/admin/users/{id}/disable"): frozenset({"admin"}),
@@ -719,3 +721,21 @@ def test_migration_0003_goes_down_and_up(db_url):
             assert s.scalar(select(func.count()).select_from(StaffUser)) == 0
     finally:
         engine.dispose()
+
+
+def test_analyst_reads_the_equity_report_and_its_csv(portal: Portal):
+    from referrals.sample_data import load_sample_data
+
+    load_sample_data(portal.engine, referrals=3000, seed=7, allow_real=True)
+    analyst = portal.client("analyst")
+    page = analyst.get("/reports")
+    assert page.status_code == 200
+    assert page.text.count("<svg") >= 5 and 'role="img"' in page.text, "charts rendered server-side"
+    assert "<table" in page.text and "/static/reports.css" in page.text
+    assert "synthetic-" not in page.text and "+1555" not in page.text, "never a person"
+    csv = analyst.get("/reports.csv")
+    assert csv.status_code == 200 and csv.headers["Content-Type"].startswith("text/csv")
+    assert b"\r\n" in csv.content and "attachment" in csv.headers["Content-Disposition"]
+    bad = analyst.get("/reports", params={"from": "not-a-date"})
+    assert bad.status_code == 400
+    assert portal.client("caseworker").get("/reports").status_code == 403

@@ -83,3 +83,25 @@ def test_caseworker_claims_a_referral_and_closes_it_in_the_browser(portal: Porta
     statuses = [r.status for r in sorted(portal.rows(ReferralLogEntry, ReferralLogEntry.referral_id == ref),
                                          key=lambda r: r.id)]
     assert statuses == ["new", "claimed", "enrolled", "closed"]
+
+
+def test_equity_page_renders_its_charts_offline(portal: Portal, browser):  # noqa: F811
+    from referrals.sample_data import load_sample_data
+
+    load_sample_data(portal.engine, referrals=3000, seed=3, allow_real=True)
+    page = browser.new_page()
+    page.set_default_timeout(20_000)
+    outside = []
+    page.on("request", lambda r: None if r.url.startswith(portal.url) else outside.append(r.url))
+    page.goto(portal.url + "/login")
+    page.fill("input[name=username]", "analyst")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]:has-text('Sign in')")
+    page.goto(portal.url + "/reports")
+    charts = page.locator("svg[role=img]")
+    assert charts.count() >= 5
+    box = charts.first.bounding_box()
+    assert box and box["width"] > 100 and box["height"] > 50, "the chart is drawn, not collapsed"
+    assert page.locator("svg[role=img] rect").count() > 10, "bars are there"
+    assert page.evaluate("getComputedStyle(document.querySelector('.equity-report')).fontFamily") != ""
+    assert outside == [], "no CDN, no outside call"

@@ -442,3 +442,10 @@ def test_sample_data_refuses_a_database_with_real_residents(db_url, engine):
     assert out.returncode == 1 and "1 real resident" in out.stderr
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(ReferralCase)) == 0
+
+
+def test_portal_serves_the_report_css_it_renders_against():
+    from referrals.config import ROOT
+    from referrals.reports_html import REPORT_CSS
+
+    assert (ROOT / "referrals" / "portal" / "static" / "reports.css").read_text() == REPORT_CSS

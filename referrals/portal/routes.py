@@ -24,6 +24,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/referrals/{id}/assign", views.assign)
     r.add_get("/audit", views.audit_page)
     r.add_get("/analyst", views.analyst_page)
+    r.add_get("/reports", views.reports_page)
+    r.add_get("/reports.csv", views.reports_csv)
     r.add_get("/admin/users", views.users_page)
     r.add_post("/admin/users", views.create_user)
     r.add_post("/admin/users/{id}/disable", views.disable_user)

@@ -191,6 +191,43 @@ async def analyst_page(request: web.Request) -> web.Response:
     return render(request, "analyst.html")
 
 
+# --- equity reports (aggregate only) ----------------------------------------------------------------
+
+REPORT_ROLES = ("analyst", "supervisor", "admin")
+
+
+def _report(request: web.Request):
+    from referrals.reports import report_from_query
+
+    return report_from_query(db(request), request.query)
+
+
+@roles(*REPORT_ROLES)
+async def reports_page(request: web.Request) -> web.Response:
+    from referrals.reports import ReportError
+    from referrals.reports_html import report_page_html
+
+    try:
+        report = _report(request)
+    except ReportError as exc:
+        return render(request, "error.html", status=400, title="Report period", message=str(exc))
+    query = request.query_string
+    html = report_page_html(report, csv_href="/reports.csv" + (f"?{query}" if query else ""), form_action="/reports")
+    return render(request, "reports.html", report_html=html)
+
+
+@roles(*REPORT_ROLES)
+async def reports_csv(request: web.Request) -> web.Response:
+    from referrals.reports import ReportError, csv_bytes
+
+    try:
+        report = _report(request)
+    except ReportError as exc:
+        return web.Response(status=400, text=str(exc) + "\n")
+    return web.Response(body=csv_bytes(report), content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="equity-report.csv"'})
+
+
 # --- admins ---------------------------------------------------------------------------------------
 
 @roles("admin")
