@@ -211,6 +211,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/referrals/{id}/notes"): frozenset({"caseworker", "supervisor"}),
     ("POST", "/referrals/{id}/assign"): frozenset({"supervisor"}),
     ("GET", "/audit"): frozenset({"supervisor", "admin"}),
+    ("GET", "/crisis"): frozenset({"supervisor", "admin"}),
     ("GET", "/analyst"): frozenset({"analyst"}),
     ("GET", "/reports"): frozenset({"analyst", "supervisor", "admin"}),
     ("GET", "/reports.csv"): frozenset({"analyst", "supervisor", "admin"}),
@@ -739,3 +740,14 @@ def test_analyst_reads_the_equity_report_and_its_csv(portal: Portal):
     bad = analyst.get("/reports", params={"from": "not-a-date"})
     assert bad.status_code == 400
     assert portal.client("caseworker").get("/reports").status_code == 403
+
+
+def test_supervisors_see_crisis_flags_without_the_words(portal: Portal):
+    from referrals.privacy import flag_crisis
+
+    with make_sessionmaker(portal.engine).begin() as s:
+        flag_crisis(s, "sms-0123456789abcdef", "sms", "es")
+    page = portal.client("supervisor").get("/crisis")
+    assert page.status_code == 200 and "<td>sms</td><td>es</td><td>no</td>" in page.text
+    assert "sms-0123456789abcdef" not in page.text
+    assert portal.client("caseworker").get("/crisis").status_code == 403

@@ -23,6 +23,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/referrals/{id}/notes", views.add_note)
     r.add_post("/referrals/{id}/assign", views.assign)
     r.add_get("/audit", views.audit_page)
+    r.add_get("/crisis", views.crisis_page)
     r.add_get("/analyst", views.analyst_page)
     r.add_get("/reports", views.reports_page)
     r.add_get("/reports.csv", views.reports_csv)

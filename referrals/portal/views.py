@@ -184,6 +184,21 @@ async def audit_page(request: web.Request) -> web.Response:
     return render(request, "audit.html", entries=entries)
 
 
+@roles("supervisor", "admin")
+async def crisis_page(request: web.Request) -> web.Response:
+    from datetime import timedelta
+
+    from referrals.privacy import CrisisFlag
+
+    session = db(request)
+    has_referral = select(func.count()).select_from(ReferralCase).where(
+        ReferralCase.resident_pseudonym == CrisisFlag.pseudonym).correlate(CrisisFlag).scalar_subquery() > 0
+    rows = session.execute(select(CrisisFlag, has_referral)
+                           .where(CrisisFlag.created_at >= utcnow() - timedelta(days=90))
+                           .order_by(CrisisFlag.created_at.desc()).limit(500)).all()
+    return render(request, "crisis.html", flags=rows)
+
+
 # --- analysts -------------------------------------------------------------------------------------
 
 @roles("analyst")
