@@ -354,7 +354,8 @@ class Gateway:
         if hit and hit.kind in ("mydata", "delete", "help", "status"):
             reply_text = await self.keyword(hit, who, "web")
             return web.json_response({"session": session, "language": self.languages.get(who) or hit.language,
-                                      "messages": [{"text": reply_text, "buttons": []}], "ask_contact": False})
+                                      "messages": [{"text": reply_text, "buttons": []}], "ask_contact": False,
+                                      "forgotten": hit.kind == "delete"})
         if text.startswith("/") and text not in {b.get("payload") for b in self.buttons.get(who) or []}:
             text = text.lstrip("/")  # only the choices on screen are payloads; anything else is words
         reply = await self.turn(who, text, "web", language)

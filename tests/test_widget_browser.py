@@ -233,6 +233,13 @@ def test_reload_keeps_the_conversation_but_a_new_tab_or_browser_and_start_over_d
     wait_reply(page, "automated assistant")
     assert stored_state(page)["session"] not in (None, first_session), "Start over began a new conversation"
 
+    page.get_by_label("Your message").fill("DELETE")
+    page.get_by_label("Your message").press("Enter")
+    wait_reply(page, "deleted")
+    expect(messages(page)).to_have_count(1)  # only the confirmation: the tab forgot the conversation too
+    assert "automated assistant" not in page.locator("#chat-log").inner_text()
+    assert stored_state(page) is None
+
 
 # --- 3. accessibility basics, the page's requests, and what the resident sees while waiting or offline --------
 

@@ -356,6 +356,17 @@
         if (body.ask_contact === true) {
           state.askContact = true;
         }
+        if (body.forgotten === true) {
+          // The resident deleted their data (DELETE / BORRAR): the tab forgets the conversation too,
+          // keeping only the confirmation on screen, and the next message starts a new session.
+          state = freshState();
+          state.language = body.language === "es" ? "es" : "en";
+          addBotMessages(body.messages, state.language);
+          clearStorage();
+          setBusy(false);
+          renderAll();
+          return;
+        }
         saveState();
         setBusy(false);
         applyLanguage();
