@@ -39,8 +39,9 @@ from bot.keywords import KeywordHit, keyword_text, match_keyword, my_data_text
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.redact import redact
 from bot.render import render_plain
+from bot.safety import is_crisis
 from bot.sms import MAX_CHARS, shape
-from referrals.config import Settings
+from referrals.config import ROOT, Settings
 from referrals.db import first_delivery, has_open_referral, make_engine, make_sessionmaker, save_contact
 from referrals.followups import TEXTS as FOLLOWUP_TEXTS, parse_answer, pending_case, record_answer
 from referrals.privacy import delete_resident, flag_crisis, held_data, is_opted_out, set_opted_out
@@ -72,6 +73,17 @@ NOTICES = {
         "contact_no_referral": "Todavia no hay un referido para guardar este dato.",
     },
 }
+
+
+def _crisis_replies() -> frozenset[str]:
+    """The texts of domain.yml's crisis reply, in every language: seeing one means the turn was a crisis."""
+    import yaml
+
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    return frozenset(v["text"] for v in domain["responses"]["utter_crisis"])
+
+
+CRISIS_REPLIES = _crisis_replies()
 
 
 def log_event(event: str, **fields: Any) -> None:
@@ -158,9 +170,6 @@ class Gateway:
         # placeholders here, so they never reach Rasa's tracker (the NLU is trained on the placeholders).
         redaction = redact(text)
         turn = await handle_turn(self.rasa, sender, redaction.text, channel, language, known_buttons=buttons)
-        if turn.crisis:
-            # Staff see that a conversation needed the crisis reply: when, channel, language. Never the words.
-            await self._db(self._flag_crisis, sender, channel, language)
         visible, created = [], False
         for m in turn.messages:
             custom = m.get("custom")
@@ -168,6 +177,11 @@ class Gateway:
                 created = created or bool(custom.get("referral_created"))
                 continue
             visible.append({"text": m.get("text") or "", "buttons": m.get("buttons") or []})
+        # A crisis caught by the keywords (sent as /crisis) or by the model (the reply is the crisis reply).
+        crisis = turn.crisis or any(m["text"] in CRISIS_REPLIES for m in visible)
+        if crisis:
+            # Staff see that a conversation needed the crisis reply: when, channel, language. Never the words.
+            await self._db(self._flag_crisis, sender, channel, language)
         if not turn.failed:
             texts = " ".join(m["text"] for m in visible if m["text"])
             if texts:
@@ -175,9 +189,9 @@ class Gateway:
                 self.languages.put(sender, language)
             last = next((m["buttons"] for m in reversed(visible) if m["buttons"]), [])
             self.buttons.put(sender, last)
-        log_event("turn", channel=channel, ok=not turn.failed, crisis=turn.crisis, referral=created,
+        log_event("turn", channel=channel, ok=not turn.failed, crisis=crisis, referral=created,
                   redacted=sum(redaction.counts.values()), ms=round((time.monotonic() - started) * 1000, 1))
-        return Reply(visible, language, referral_created=created, failed=turn.failed, crisis=turn.crisis)
+        return Reply(visible, language, referral_created=created, failed=turn.failed, crisis=crisis)
 
     async def _db(self, fn, *args):
         return await asyncio.to_thread(fn, *args)
@@ -303,11 +317,12 @@ class Gateway:
         opted_out, followup = await self._db(self._sms_state, who, None if hit else text)
         if hit and hit.applies(opted_out):
             return self._twiml([await self.keyword(hit, who, "sms")])
-        if opted_out:
+        if opted_out and not is_crisis(text):
             # Nothing is sent to a number that said STOP, until START; the message is not processed.
+            # A crisis is the one exception: someone in danger who writes to us gets 988 and 911.
             log_event("sms_suppressed", why="opted_out")
             return self._twiml([])
-        if followup:
+        if followup and not opted_out:
             return self._twiml([followup])
         reply = await self.turn(who, text, "sms", language)
         if reply.referral_created:

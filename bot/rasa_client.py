@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -24,14 +25,16 @@ class RasaClient:
         return {"token": self.token} if self.token else {}
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        # Errors name the endpoint, never the conversation id in the path: it is the resident's pseudonym.
+        where = re.sub(r"/conversations/[^/]+/", "/conversations/<id>/", path)
         try:
             async with self.session.request(method, self.base_url + path, timeout=self.timeout,
                                             **kwargs) as resp:
                 if resp.status != 200:
-                    raise RasaUnavailable(f"{method} {path}: HTTP {resp.status}")
+                    raise RasaUnavailable(f"{method} {where}: HTTP {resp.status}")
                 return await resp.json()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RasaUnavailable(f"{method} {path}: {type(exc).__name__}") from exc
+            raise RasaUnavailable(f"{method} {where}: {type(exc).__name__}") from exc
 
     async def send(self, sender: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """One user turn through the REST channel; returns the bot's messages."""

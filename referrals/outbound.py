@@ -24,7 +24,7 @@ from twilio.rest import Client
 from referrals.config import Settings
 from referrals.db import ContactEntry
 from referrals.privacy import has_consent, is_opted_out
-from referrals.vault import Vault, pseudonym as make_pseudonym
+from referrals.vault import KeyMissing, Vault, pseudonym as make_pseudonym
 
 logger = logging.getLogger("referrals.outbound")
 
@@ -84,7 +84,11 @@ class Outbound:
             entry = session.get(ContactEntry, pseudonym)
             if entry is None or entry.kind not in ("sms", "phone"):
                 return self._result("no_contact", purpose)
-            number = self.vault.open(entry.ciphertext)
+            try:
+                number = self.vault.open(entry.ciphertext)
+            except KeyMissing:
+                logger.error(json.dumps({"event": "outbound_failed", "purpose": purpose, "error": "vault_key"}))
+                return SendResult("failed")
             # A resident who left the number on the web and later texted STOP from it is opted out too.
             if is_opted_out(session, make_pseudonym(self.pseudonym_key, "sms", number)):
                 return self._result("opted_out", purpose)

@@ -15,13 +15,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, delete, func, select
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, delete, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from referrals.db import (Base, ContactEntry, InboundMessage, ReferralCase, Resident, get_or_create_resident,
+from referrals.db import (Base, ContactEntry, InboundMessage, ReferralCase, ReferralLogEntry, Resident,
+                          get_or_create_resident,
                           utcnow)
 
 SCOPES = ("referral", "followup", "analytics")
@@ -144,6 +146,13 @@ def delete_resident(session: Session, pseudonym: str) -> dict[str, int]:
         "consents": session.scalar(select(func.count()).select_from(Consent)
                                    .where(Consent.pseudonym == pseudonym)) or 0,
     }
+    # The resident was told a reference (the start of the case id). Its log rows get a fresh random id,
+    # the same for all rows of one referral, so the reports still see each referral's path, while
+    # the reference on the resident's phone no longer finds them.
+    case_ids = session.scalars(select(ReferralCase.id).where(ReferralCase.resident_pseudonym == pseudonym)).all()
+    for case_id in case_ids:
+        session.execute(update(ReferralLogEntry).where(ReferralLogEntry.referral_id == case_id)
+                        .values(referral_id=str(uuid.uuid4())))
     counts["crisis_flags"] = session.execute(delete(CrisisFlag).where(CrisisFlag.pseudonym == pseudonym)).rowcount
     counts["residents"] = session.execute(delete(Resident).where(Resident.pseudonym == pseudonym)).rowcount
     session.flush()

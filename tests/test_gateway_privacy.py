@@ -135,7 +135,7 @@ def test_help_says_who_how_to_reach_a_person_and_how_to_opt_out(gateway):
 def test_my_data_then_delete_leaves_no_way_back_to_the_number(gateway):
     t = texter(gateway)
     assert "holds nothing" in t.say("MY DATA")
-    refer(t)
+    reference = re.search(r"reference is ([0-9A-F]{8})", refer(t)).group(1).lower()
     who = sms_pseudonym(gateway, t.phone)
     mine = t.say("my data")
     assert "your number, encrypted" in mine and "(new)" in mine and "be contacted" in mine
@@ -153,6 +153,9 @@ def test_my_data_then_delete_leaves_no_way_back_to_the_number(gateway):
         assert s.scalars(select(Consent).where(Consent.pseudonym == who)).all() == []
         kept = s.scalars(select(ReferralLogEntry).where(ReferralLogEntry.resident_log_id == log_id)).all()
         assert len(kept) == len(log_rows), "the anonymous log stays for the reports"
+        assert not [r for r in kept if r.referral_id.startswith(reference)], \
+            "the reference the resident was given no longer finds the log rows"
+        assert len({r.referral_id for r in kept}) == len({r.referral_id for r in log_rows})
     dump = db_dump(gateway.stack.database_url)
     assert who not in dump, "nothing left carries the pseudonym"
     assert all(leak not in dump for leak in digits(t.phone))
@@ -185,6 +188,28 @@ def test_crisis_first_then_a_person_flagged_without_the_words(gateway, text, lan
     tracker_text = json.dumps(tracker(gateway, who))
     assert " ".join(words) not in tracker_text and " ".join(words) not in db_dump(gateway.stack.database_url)
     assert " ".join(words) not in gateway.log_text()
+
+
+def test_a_crisis_from_an_opted_out_number_still_gets_help(gateway):
+    t = texter(gateway)
+    t.say("hi")
+    t.say("STOP")
+    assert "988" in t.say("i want to end my life")
+    status, twiml = t.post(t.form("i need a job"))
+    assert bodies(twiml) == [], "everything else stays silent"
+
+
+def test_a_crisis_only_the_model_catches_is_flagged_too(gateway):
+    from bot.safety import is_crisis
+
+    text = "i have been thinking about ways to not exist anymore"
+    t = texter(gateway)
+    reply = t.say(text)
+    if "988" not in reply:
+        pytest.fail(f"the model did not take {text!r} for a crisis; pick a message it does")
+    assert not is_crisis(text), "this message must be one the keywords miss"
+    with sessions(gateway)() as s:
+        assert s.scalars(select(CrisisFlag).where(CrisisFlag.pseudonym == sms_pseudonym(gateway, t.phone))).all()
 
 
 def test_figures_of_speech_are_not_a_crisis(gateway):
