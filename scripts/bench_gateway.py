@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import aiohttp
 from twilio.request_validator import RequestValidator
@@ -35,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.render import match_choice  # noqa: E402
 from bot.stack import running_stack  # noqa: E402
 from referrals.config import Settings  # noqa: E402
+from tests.conftest import PG_ADMIN_URL, start_gateway, stop_gateway  # noqa: E402
 
 TOKEN = "bench-twilio-token"
 SCRIPTS = [
@@ -106,11 +110,14 @@ async def run(kind: str, url: str, conversations: int, concurrency: int,
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         cpu_before = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
+        client_before = time.process_time()
         started = time.perf_counter()
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         wall = time.perf_counter() - started
         cpu = {name: (process_cpu_seconds(pid) - cpu_before[name]) * 1000 / len(latencies)
                for name, pid in pids.items()}
+        if pids:
+            cpu["client"] = (time.process_time() - client_before) * 1000 / len(latencies)
     ms = [x * 1000 for x in latencies]
     return {"path": kind, "concurrency": concurrency, "turns": len(ms), "per_s": len(ms) / wall,
             "p50": percentile(ms, 50), "p95": percentile(ms, 95), "p99": percentile(ms, 99),
@@ -127,8 +134,42 @@ def table(rows: list[dict]) -> str:
                      f"{r['p95']:>7.1f} {r['p99']:>7.1f} {r['mean']:>8.1f}"
                      + "".join(f" {r['cpu'][n]:>12.1f}" for n in names))
     if names:
-        lines.append("cpu:NAME = CPU ms that process (with its child processes) spent per turn")
+        lines.append("cpu:NAME = CPU ms that process (with its child processes) spent per turn; "
+                     "client = this load generator")
     return "\n".join(lines)
+
+
+@contextmanager
+def rasa_stores(kind: str, redis: str, pg_admin_url: str) -> Iterator[str]:
+    """The endpoints.yml lines for Rasa's tracker and lock stores; a PostgreSQL database lives as long as this."""
+    if kind == "memory":
+        yield ""
+        return
+    host, _, port = redis.partition(":")
+    prefix = f"bench{uuid.uuid4().hex[:8]}"  # Rasa accepts only letters and digits here
+    redis_store = f"  type: redis\n  url: {host}\n  port: {port or 6379}\n  key_prefix: {prefix}\n"
+    lock_store = f"lock_store:\n{redis_store}"
+    if kind == "redis":
+        yield f"tracker_store:\n{redis_store}  record_exp: 3600\n{lock_store}"
+        return
+    from sqlalchemy import make_url, text
+
+    from referrals.db import make_engine
+
+    db_name = f"bench_tracker_{uuid.uuid4().hex[:8]}"
+    pg = make_url(pg_admin_url)
+    admin = make_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+    try:
+        password = f"  password: {json.dumps(pg.password)}\n" if pg.password else ""
+        yield (f"tracker_store:\n  type: SQL\n  dialect: postgresql\n  url: {pg.host or '127.0.0.1'}\n"
+               f"  port: {pg.port or 5432}\n  username: {pg.username or 'postgres'}\n{password}  db: {db_name}\n"
+               f"{lock_store}")
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def main() -> int:
@@ -137,34 +178,37 @@ def main() -> int:
     parser.add_argument("--concurrency", default="1,20", metavar="N,N",
                         help="concurrent conversations, one run per level and path (default 1,20)")
     parser.add_argument("--rasa-workers", type=int, default=1,
-                        help="Sanic workers of the Rasa server (default 1); above 1, Rasa keeps conversations and "
-                             "their locks in Redis instead of in memory (Rasa's documented way to scale out)")
+                        help="Sanic workers (processes) of the Rasa server (default 1); above 1 needs --stores "
+                             "redis or postgresql")
+    parser.add_argument("--stores", choices=("memory", "redis", "postgresql"), default="memory",
+                        help="where Rasa keeps conversations: memory (default, as `make run`); redis (trackers and "
+                             "locks in Redis); postgresql (trackers in a throwaway PostgreSQL database, locks in "
+                             "Redis). The last two are Rasa's documented way to run several Rasa processes")
     parser.add_argument("--redis", default="127.0.0.1:6379", metavar="HOST:PORT",
-                        help="Redis for --rasa-workers above 1 (default 127.0.0.1:6379); keys get a per-run prefix "
-                             "and expire after an hour")
+                        help="Redis for --stores redis/postgresql (default 127.0.0.1:6379); keys get a per-run "
+                             "prefix and expire after an hour")
+    parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL,
+                        help="PostgreSQL that may create and drop the throwaway tracker database "
+                             "(default: TEST_PG_ADMIN_URL or %(default)s)")
     args = parser.parse_args()
+    if args.rasa_workers > 1 and args.stores == "memory":
+        parser.error("--rasa-workers above 1 needs --stores redis or postgresql: Rasa runs one worker "
+                     "with its in-memory stores")
     levels = [int(n) for n in args.concurrency.split(",")]
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from cryptography.fernet import Fernet
-
-    from tests.conftest import start_gateway, stop_gateway
 
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     url = f"sqlite:///{tmp / 'bench.db'}"
     settings = Settings.from_env({**os.environ, "DATABASE_URL": url})
-    endpoints_extra, rasa_env = "", {}
-    if args.rasa_workers > 1:
-        host, _, port = args.redis.partition(":")
-        prefix = f"bench{uuid.uuid4().hex[:8]}"  # Rasa accepts only letters and digits here
-        store = f"  type: redis\n  url: {host}\n  port: {port or 6379}\n  key_prefix: {prefix}\n"
-        endpoints_extra = f"tracker_store:\n{store}  record_exp: 3600\nlock_store:\n{store}"
-        rasa_env = {"SANIC_WORKERS": str(args.rasa_workers)}
-    print(f"[bench] starting Rasa ({args.rasa_workers} worker(s)), the action server and the gateway "
-          f"(about 30 s)...", file=sys.stderr)
+    rasa_env = {"SANIC_WORKERS": str(args.rasa_workers)}
+    print(f"[bench] starting Rasa ({args.rasa_workers} worker(s), {args.stores} stores), the action server and "
+          f"the gateway (about 30 s)...", file=sys.stderr)
     load_before = os.getloadavg()
-    with running_stack(settings, log=lambda m: print(m, file=sys.stderr), endpoints_extra=endpoints_extra,
-                       rasa_env=rasa_env) as stack:
+    with rasa_stores(args.stores, args.redis, args.pg_admin_url) as endpoints_extra, \
+            running_stack(settings, log=lambda m: print(m, file=sys.stderr), endpoints_extra=endpoints_extra,
+                          rasa_env=rasa_env) as stack:
         gw = start_gateway(stack, {"TWILIO_AUTH_TOKEN": TOKEN, "VAULT_KEY": Fernet.generate_key().decode()},
                            log_name="gateway-bench")
         try:
@@ -182,14 +226,14 @@ def main() -> int:
         finally:
             stop_gateway(gw)
     print()
-    print(f"Rasa workers: {args.rasa_workers}; load average of the machine (1 min) before {load_before[0]:.1f}, "
+    print(f"Rasa workers: {args.rasa_workers}, {args.stores} stores; load average of the machine (1 min) before {load_before[0]:.1f}, "
           f"after {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(table(rows))
     print()
     for r in rows:
         if r["concurrency"] > 1 and r["cpu"].get("rasa"):
             print(f"{r['path']} at {r['concurrency']}: Rasa busy {r['cpu']['rasa'] * r['per_s'] / 10:.0f}% of one CPU; "
-                  f"all three processes {sum(r['cpu'].values()) * r['per_s'] / 10:.0f}%")
+                  f"all four processes {sum(r['cpu'].values()) * r['per_s'] / 10:.0f}%")
     for concurrency in levels:
         direct = next(r for r in rows if r["path"] == "rasa direct" and r["concurrency"] == concurrency)
         gate = next(r for r in rows if r["path"] == "gateway" and r["concurrency"] == concurrency)
