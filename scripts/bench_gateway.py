@@ -22,8 +22,10 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from contextlib import contextmanager
@@ -140,6 +142,14 @@ def table(rows: list[dict]) -> str:
 
 
 @contextmanager
+def tmp_removed(path: Path) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
 def rasa_stores(kind: str, redis: str, pg_admin_url: str) -> Iterator[str]:
     """The endpoints.yml lines for Rasa's tracker and lock stores; a PostgreSQL database lives as long as this."""
     if kind == "memory":
@@ -186,7 +196,7 @@ def main() -> int:
                              "Redis). The last two are Rasa's documented way to run several Rasa processes")
     parser.add_argument("--redis", default="127.0.0.1:6379", metavar="HOST:PORT",
                         help="Redis for --stores redis/postgresql (default 127.0.0.1:6379); keys get a per-run "
-                             "prefix and expire after an hour")
+                             "prefix; stored conversations expire after an hour")
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL,
                         help="PostgreSQL that may create and drop the throwaway tracker database "
                              "(default: TEST_PG_ADMIN_URL or %(default)s)")
@@ -195,18 +205,16 @@ def main() -> int:
         parser.error("--rasa-workers above 1 needs --stores redis or postgresql: Rasa runs one worker "
                      "with its in-memory stores")
     levels = [int(n) for n in args.concurrency.split(",")]
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from cryptography.fernet import Fernet
 
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     url = f"sqlite:///{tmp / 'bench.db'}"
     settings = Settings.from_env({**os.environ, "DATABASE_URL": url})
     rasa_env = {"SANIC_WORKERS": str(args.rasa_workers)}
     print(f"[bench] starting Rasa ({args.rasa_workers} worker(s), {args.stores} stores), the action server and "
           f"the gateway (about 30 s)...", file=sys.stderr)
     load_before = os.getloadavg()
-    with rasa_stores(args.stores, args.redis, args.pg_admin_url) as endpoints_extra, \
+    with tmp_removed(tmp), rasa_stores(args.stores, args.redis, args.pg_admin_url) as endpoints_extra, \
             running_stack(settings, log=lambda m: print(m, file=sys.stderr), endpoints_extra=endpoints_extra,
                           rasa_env=rasa_env) as stack:
         gw = start_gateway(stack, {"TWILIO_AUTH_TOKEN": TOKEN, "VAULT_KEY": Fernet.generate_key().decode()},
@@ -226,8 +234,8 @@ def main() -> int:
         finally:
             stop_gateway(gw)
     print()
-    print(f"Rasa workers: {args.rasa_workers}, {args.stores} stores; load average of the machine (1 min) before {load_before[0]:.1f}, "
-          f"after {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"Rasa workers: {args.rasa_workers}, {args.stores} stores; load average of the machine (1 min) "
+          f"before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(table(rows))
     print()
     for r in rows:
