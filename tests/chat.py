@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
+from typing import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -97,3 +99,26 @@ def bodies(twiml: str) -> list[str]:
     root = ET.fromstring(twiml)
     assert root.tag == "Response", twiml
     return [("".join(m.itertext())) for m in root.findall("Message")]
+
+
+def pick(reply: str, words: str) -> str:
+    """The number of the numbered choice whose title contains `words`."""
+    for line in reply.splitlines():
+        m = re.match(r"\s*(\d+)\) (.*)", line)
+        if m and words.lower() in m.group(2).lower():
+            return m.group(1)
+    raise AssertionError(f"no choice with {words!r} in:\n{reply}")
+
+
+def answer_questions(say: Callable[[str], str], reply: str) -> str:
+    """Answer the age and income questions a need may ask (25 to 54, under $35,000), in either
+    language, until something else is asked; the last reply."""
+    for _ in range(3):
+        low = reply.lower()
+        if "how old" in low or "anos tiene" in low:
+            reply = say(pick(reply, "25 a 54" if "anos tiene" in low else "25 to 54"))
+        elif "household earn" in low or "gana su hogar" in low:
+            reply = say(pick(reply, "menos de $35,000" if "gana su hogar" in low else "under $35,000"))
+        else:
+            break
+    return reply

@@ -78,6 +78,14 @@ def db_url(request, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def engine(db_url):
+    """An engine on the fresh, migrated database of each kind."""
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def model() -> Path:
     """The trained model, trained once per run (and reused across runs while data is unchanged)."""

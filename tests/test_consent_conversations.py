@@ -18,7 +18,7 @@ from referrals.db import ReferralCase, ReferralLogEntry, Resident, make_engine, 
 from referrals.privacy import Consent
 from referrals.reports import GENDER_LABELS, RACE_ETHNICITY_LABELS
 from tests.chat import Resident as Chat
-from tests.test_conversations import pick
+from tests.chat import pick
 
 EN, ES = TEXTS["en"], TEXTS["es"]
 

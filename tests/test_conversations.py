@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from referrals.db import ReferralCase, ReferralLogEntry, Resident, make_engine, make_sessionmaker
-from tests.chat import Resident as Chat
+from tests.chat import Resident as Chat, answer_questions, pick
 
 
 def chat(stack) -> Chat:
@@ -27,15 +27,6 @@ def stored(stack, sender: str):
             return cases, log
     finally:
         engine.dispose()
-
-
-def pick(reply: str, words: str) -> str:
-    """The number of the numbered choice whose title contains `words`."""
-    for line in reply.splitlines():
-        m = re.match(r"\s*(\d+)\) (.*)", line)
-        if m and words.lower() in m.group(2).lower():
-            return m.group(1)
-    raise AssertionError(f"no choice with {words!r} in:\n{reply}")
 
 
 def test_job_seeker_in_english_gets_programs_and_a_referral(stack):
@@ -63,15 +54,8 @@ def test_saver_in_spanish_is_answered_in_spanish_and_referred(stack):
     r = chat(stack)
     reply = r.say("hola quiero empezar a ahorrar para una emergencia")
     assert "codigo postal" in reply.lower(), r.show()
-    reply = r.say("47105")
     # savings programs include income-limited ones, so income is asked; the age may be asked first
-    for _ in range(3):
-        if "anos tiene" in reply.lower():
-            reply = r.say(pick(reply, "25 a 54"))
-        elif "gana su hogar" in reply.lower():
-            reply = r.say(pick(reply, "menos de $35,000"))
-        else:
-            break
+    reply = answer_questions(r.say, r.say("47105"))
     assert "estos programas" in reply.lower() or "este programa" in reply.lower(), r.show()
     assert "2 dias habiles" in reply
     reply = r.say("uno")

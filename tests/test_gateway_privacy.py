@@ -18,10 +18,9 @@ from referrals.config import ROOT, Settings
 from referrals.db import ContactEntry, ReferralCase, ReferralLogEntry, Resident, make_engine, make_sessionmaker, utcnow
 from referrals.outbound import Outbound
 from referrals.privacy import Consent, CrisisFlag, OptOut, record_consent
-from tests.chat import Texter, bodies
+from tests.chat import Texter, answer_questions, bodies
 from tests.conftest import TWILIO_TEST_TOKEN, start_gateway, stop_gateway
 from tests.fake_twilio import FakeTwilio
-from tests.test_conversations import pick
 from tests.test_gateway_sms import db_dump, digits, sms_pseudonym, texter, tracker, user_turns
 
 
@@ -32,9 +31,7 @@ def sessions(gateway):
 def refer(t: Texter) -> str:
     """Text our way to a stored employment referral; the last reply."""
     t.say("i need a job")
-    reply = t.say("47104")
-    if "how old" in reply.lower():
-        reply = t.say(pick(reply, "25 to 54"))
+    answer_questions(t.say, t.say("47104"))
     reply = t.say("1")
     assert "reference is" in reply, t.show()
     return reply
@@ -236,9 +233,7 @@ def test_personal_details_never_reach_rasa_the_database_or_the_logs(gateway):
     t = texter(gateway)
     t.say(f"hi my cell is {PII['phone']} and my email is {PII['email']}")
     t.say(f"i need a job, i live at {PII['address']} apt 4")
-    reply = t.say("47104")
-    if "how old" in reply.lower():
-        t.say(pick(reply, "25 to 54"))
+    answer_questions(t.say, t.say("47104"))
     t.say(f"my ssn is {PII['ssn']} and card {PII['card']}, bank account number {PII['account']}")
     t.say(f"mi correo es {PII['email']} y vivo en {PII['address']}")
     who = sms_pseudonym(gateway, t.phone)

@@ -15,9 +15,8 @@ from twilio.request_validator import RequestValidator
 from bot.sms import MAX_CHARS, segments
 from referrals.db import ContactEntry, ReferralCase, make_engine, make_sessionmaker
 from referrals.vault import Vault, pseudonym
-from tests.chat import Texter, bodies
+from tests.chat import Texter, answer_questions, bodies, pick
 from tests.conftest import TWILIO_TEST_TOKEN, start_gateway, stop_gateway
-from tests.test_conversations import pick
 
 
 def texter(gateway) -> Texter:
@@ -75,9 +74,7 @@ def test_english_sms_conversation_reaches_a_stored_referral_without_the_number_l
     assert re.search(r"Reply with a number:\n1\) ", greeting), "the need menu is numbered on SMS"
     reply = t.say("i need a job, got laid off")
     assert "zip code or neighborhood" in reply.lower(), t.show()
-    reply = t.say("47104")
-    if "how old" in reply.lower():
-        reply = t.say(pick(reply, "25 to 54"))
+    reply = answer_questions(t.say, t.say("47104"))
     assert "2 business days" in reply, t.show()
     reply = t.say("1")
     assert "caseworker from" in reply and "reference is" in reply, t.show()
@@ -112,14 +109,7 @@ def test_spanish_sms_conversation_reaches_a_stored_referral(gateway):
     t = texter(gateway)
     reply = t.say("hola necesito ayuda para pagar la renta este mes")
     assert "codigo postal" in reply.lower(), t.show()
-    reply = t.say("47102")
-    for _ in range(3):
-        if "anos tiene" in reply.lower():
-            reply = t.say(pick(reply, "25 a 54"))
-        elif "gana su hogar" in reply.lower():
-            reply = t.say(pick(reply, "menos de $35,000"))
-        else:
-            break
+    reply = answer_questions(t.say, t.say("47102"))
     assert "2 dias habiles" in reply, t.show()
     assert "Responda con un numero" in reply
     reply = t.say("uno")
@@ -147,12 +137,7 @@ def test_numbered_choices_accept_a_number_a_word_or_the_title(gateway):
 def test_a_conversation_without_consent_stores_no_number(gateway):
     t = texter(gateway)
     t.say("i want to start saving money")
-    reply = t.say("47101")
-    for _ in range(3):
-        if "how old" in reply.lower():
-            reply = t.say(pick(reply, "25 to 54"))
-        elif "household earn" in reply.lower():
-            reply = t.say(pick(reply, "under $35,000"))
+    reply = answer_questions(t.say, t.say("47101"))
     reply = t.say(pick(reply, "no thanks"))
     dump = db_dump(gateway.stack.database_url)
     assert sms_pseudonym(gateway, t.phone) not in dump

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from referrals.config import ROOT
-from referrals.db import (ContactEntry, ProgramRow, ReferralCase, ReferralLogEntry, Resident, make_engine,
+from referrals.db import (ContactEntry, ProgramRow, ReferralCase, ReferralLogEntry, Resident,
                           make_sessionmaker)
 from referrals.reports import (DIMENSIONS, Period, ReportError, csv_safe, equity_report, make_period,
                                parse_dimensions, render_csv, render_text, report_from_query)
@@ -108,13 +108,6 @@ def expected(rows: list[dict], period: Period) -> dict[str, dict[tuple, list[int
             acc[1] += contacted
             acc[2] += enrolled
     return out
-
-
-@pytest.fixture
-def engine(db_url):
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import delete, func, inspect, select, text
 
-from referrals.db import (ReferralCase, ReferralLogEntry, Resident, create_referral, make_engine,
+from referrals.db import (ReferralCase, ReferralLogEntry, Resident, create_referral,
                           make_sessionmaker, recent_referral_counts, utcnow)
 from referrals.directory import Program
 from referrals.matching import Answers
@@ -28,13 +28,6 @@ SAVINGS = Program(id="bb9a8864-0000-4000-8000-000000000001", name="Rainy Day Eme
                   organization="Riverbend Credit Union", description="", needs=("savings",), phone=None,
                   url=None, address=None, hours=None, application_process=None, languages=("en",))
 ANSWERS = Answers(zip_code="47105", age_band="25_54", income_band="under_35k", language="es")
-
-
-@pytest.fixture
-def engine(db_url):
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
