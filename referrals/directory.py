@@ -147,10 +147,10 @@ def parse_feed(feed: Any, mapping: Any = None) -> Directory:
     from referrals.need_mapping import derive_eligibility, load_mapping
 
     records = feed.services
-    if not records:
+    if not records and not feed.problems:
         raise DirectoryError(["services: the array is empty; a directory needs at least one service"])
     service_v, ext_v = _validators()
-    problems: list[str] = []
+    problems: list[str] = list(feed.problems)
     seen: dict[str, str] = {}
     for label, raw in records:
         where = _record(label, raw)

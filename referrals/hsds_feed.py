@@ -74,6 +74,9 @@ class Feed:
     partial: bool = False
     notes: list[str] = field(default_factory=list)
     pages: int = 0
+    # Records that are not services (a string, a taxonomy term in a services page): reported together with
+    # the services' own problems, so one run lists everything to fix.
+    problems: list[str] = field(default_factory=list)
 
 
 def kind_of(obj: Any) -> str:
@@ -184,9 +187,8 @@ def feed_from_document(doc: Any, name: str = "document") -> Feed:
     for _, svc in feed.services:
         if isinstance(svc, dict):
             svc.pop("_from_sal", None)
-    if problems:
-        raise _error(problems)
-    if not feed.services:
+    feed.problems = problems
+    if not feed.services and not problems:
         raise _error([f"{name}: {_no_services(doc, kind, feed)}"])
     return feed
 
@@ -278,16 +280,15 @@ def _read_pages(paths: list[Path]) -> Feed:
             problems.append(f"{path}: page_number is {number}, expected {n} (give the pages in order)")
         _page(doc, f"{path.name} ", feed, problems)
         last = doc
-    if problems:
-        raise _error(problems)
     for _, svc in feed.services:
         if isinstance(svc, dict):
             svc.pop("_from_sal", None)
+    feed.problems = problems
     note = _page_note(last, str(paths[-1]))
     if note:
         feed.partial = True
         feed.notes.append(note)
-    if not feed.services:
+    if not feed.services and not problems:
         raise _error([f"{paths[0]}: {_no_services(last, 'page', feed)}"])
     return feed
 
