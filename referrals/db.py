@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as dc_field
+from datetime import date
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, create_engine, event,
@@ -25,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from referrals.directory import Program, _program
+from referrals.directory import Program, _program, assured_too_long_ago
 from referrals.matching import Answers
 
 
@@ -264,10 +265,17 @@ def update_directory(session: Session, programs: Sequence[Program], eligibility:
     return changes
 
 
-def load_programs(session: Session) -> list[Program]:
-    """The programs residents can be matched to: every service not retired, in feed order."""
+def load_programs(session: Session, stale_days: int | None = None, today: date | None = None) -> list[Program]:
+    """The programs residents can be matched to: every service not retired, in feed order.
+
+    With `stale_days`, programs whose HSDS assured_date is older than that are marked `call_first`.
+    """
     rows = session.scalars(select(ProgramRow).where(ProgramRow.retired_at.is_(None)).order_by(ProgramRow.position))
-    return [_program(row.hsds, row.eligibility) for row in rows]
+    programs = [_program(row.hsds, row.eligibility) for row in rows]
+    if stale_days is not None:
+        programs = [replace(p, call_first=True) if assured_too_long_ago(p.hsds, stale_days, today) else p
+                    for p in programs]
+    return programs
 
 
 def load_neighborhoods_table(session: Session) -> dict[str, str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
@@ -64,6 +65,24 @@ class Program:
     weekly_capacity: int | None = None
     provider: str = "partner"
     hsds: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # The HSDS assured_date is older than DIRECTORY_STALE_DAYS: residents are told to call first.
+    call_first: bool = False
+
+
+def assured_too_long_ago(hsds: dict[str, Any], max_age_days: int, today: date | None = None) -> bool:
+    """True when the service's `assured_date` (the last time someone checked it) is older than the limit.
+
+    A service without an assured_date is not flagged: most feeds leave it out, and a warning on every
+    program would teach residents to ignore it.
+    """
+    raw = hsds.get("assured_date")
+    if not isinstance(raw, str):
+        return False
+    try:
+        assured = date.fromisoformat(raw[:10])
+    except ValueError:
+        return False
+    return ((today or date.today()) - assured).days > max_age_days
 
 
 @lru_cache(maxsize=1)
