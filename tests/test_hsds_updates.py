@@ -1,0 +1,112 @@
+"""Updates, not replacements: a newer feed updates services by id and last_modified, retires the ones it no
+longer lists without losing their referrals, and reports what changed; stale services say "call first"."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from datetime import date
+
+from sqlalchemy import select
+
+from referrals.config import ROOT
+from referrals.db import ProgramRow, ReferralCase, create_referral, load_programs, make_sessionmaker
+from referrals.matching import Answers
+from referrals.reports import program_names
+from referrals.store import load_feed
+
+SAMPLE = ROOT / "referrals" / "data" / "sample_directory.json"
+NEIGHBORHOODS = ROOT / "referrals" / "data" / "neighborhoods.csv"
+
+
+def sample() -> dict:
+    return json.loads(SAMPLE.read_text(encoding="utf-8"))
+
+
+def write(tmp_path, doc, name="feed.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_newer_feed_updates_retires_and_keeps_referrals(engine, tmp_path):
+    load_feed(engine, SAMPLE, NEIGHBORHOODS)
+    doc = sample()
+    gone, changed = doc["services"][0], doc["services"][1]
+    with make_sessionmaker(engine).begin() as s:
+        program = next(p for p in load_programs(s) if p.id == gone["id"])
+        case_id = create_referral(s, pseudonym="p-1", program=program, need="employment",
+                                  answers=Answers(zip_code="47101"), neighborhood="Downtown", channel="sms").id
+
+    newer = copy.deepcopy(doc)
+    newer["services"].remove(gone)
+    newer["services"][0]["name"] = "Summer Youth Jobs"
+    newer["services"][0]["last_modified"] = "2026-11-30T10:00:00Z"
+    _, changes = load_feed(engine, write(tmp_path, newer), None)
+    assert changes.added == [] and changes.restored == []
+    assert changes.updated == [(changed["id"], "Summer Youth Jobs")]
+    assert changes.retired == [(gone["id"], gone["name"])]
+    assert len(changes.unchanged) == 34
+    text = changes.text()
+    assert text.startswith("changes: 0 added, 1 updated, 34 unchanged, 0 listed again, 1 retired, 0 kept")
+    assert f"  - {gone['id']} {gone['name']!r}" in text
+
+    with make_sessionmaker(engine)() as s:
+        ids = [p.id for p in load_programs(s)]
+        assert gone["id"] not in ids and ids[0] == changed["id"]  # never offered again
+        case = s.get(ReferralCase, case_id)
+        assert case.program_id == gone["id"] and case.program_name == gone["name"]  # the referral stays
+        assert program_names(s)[gone["id"]] == gone["name"]  # reports still name it
+        assert s.scalar(select(ProgramRow.retired_at).where(ProgramRow.id == gone["id"])) is not None
+
+    # an older copy of a service does not undo the newer one
+    older = copy.deepcopy(newer)
+    older["services"][0]["name"] = "Summer Youth Employment Program"
+    older["services"][0]["last_modified"] = "2026-01-01T00:00:00Z"
+    _, changes = load_feed(engine, write(tmp_path, older), None)
+    assert changes.updated == [] and len(changes.kept_newer) == 1
+    assert changes.kept_newer[0][2] == ("feed last_modified 2026-01-01T00:00:00Z is older than the stored "
+                                        "2026-11-30T10:00:00Z")
+
+    # listed again: back, with its referral untouched
+    _, changes = load_feed(engine, SAMPLE, None)
+    assert changes.restored == [(gone["id"], gone["name"])]
+    with make_sessionmaker(engine)() as s:
+        assert [p.id for p in load_programs(s)] == [x["id"] for x in doc["services"]]
+        assert s.get(ReferralCase, case_id) is not None
+
+
+def test_a_partial_feed_retires_nothing(engine, tmp_path):
+    load_feed(engine, SAMPLE, NEIGHBORHOODS)
+    doc = sample()
+    page = {"total_items": 36, "total_pages": 4, "page_number": 1, "size": 10, "first_page": True,
+            "last_page": False, "empty": False, "contents": doc["services"][:10]}
+    page["contents"][0]["description"] = "Now also on Saturdays."
+    directory, changes = load_feed(engine, write(tmp_path, page), None)
+    assert directory.partial and changes.partial
+    assert changes.retired == [] and len(changes.updated) == 1
+    assert "a partial feed: services it does not list are kept, not retired" in changes.text()
+    with make_sessionmaker(engine)() as s:
+        assert len(load_programs(s)) == 36
+
+
+def test_call_first_when_assured_date_is_too_old(engine, tmp_path):
+    doc = sample()
+    doc["services"][0]["assured_date"] = "2025-01-10"
+    doc["services"][1]["assured_date"] = "2026-11-01"
+    load_feed(engine, write(tmp_path, doc), NEIGHBORHOODS)
+    with make_sessionmaker(engine)() as s:
+        programs = load_programs(s, stale_days=365, today=date(2026, 12, 2))
+        assert [p.call_first for p in programs[:3]] == [True, False, False]  # no assured_date: not flagged
+        assert not any(p.call_first for p in load_programs(s))
+
+
+def test_call_first_shows_in_the_program_list():
+    from actions.messages import program_line
+    from referrals.directory import load_directory_file
+    from referrals.matching import Match
+
+    p = dataclasses.replace(load_directory_file(SAMPLE)[0], call_first=True)
+    assert program_line(1, Match(p), "en").endswith(". Call before you go: details may have changed.")
+    assert program_line(1, Match(p), "es").endswith(". Llame antes de ir: los datos pueden haber cambiado.")
