@@ -281,10 +281,10 @@ def _phone(raw: dict[str, Any]) -> str | None:
 def _program(raw: dict[str, Any], eligibility: dict[str, Any] | None = None) -> Program:
     """A program from a nested service and its eligibility (x_eligibility, or derived when absent)."""
     ext = eligibility if eligibility is not None else raw.get(EXTENSION)
-    if ext is None:
-        from referrals.need_mapping import derive_eligibility, load_mapping
+    if ext is None:  # a row stored before eligibility was kept with it: derive with the default mapping
+        from referrals.need_mapping import derive_eligibility, default_mapping
 
-        ext = derive_eligibility(raw, load_mapping())
+        ext = derive_eligibility(raw, default_mapping())
     org = raw.get("organization") or {}
     stages = ext.get("business_stages")
     return Program(

@@ -333,12 +333,19 @@ async def _read_api(base: str, timeout: float, per_page: int, max_pages: int) ->
     client_timeout = aiohttp.ClientTimeout(total=timeout)
     async with aiohttp.ClientSession(timeout=client_timeout) as session:
         page = 1
+        previous: list[Any] = []
         while True:
             url = f"{base}/services?page={page}&per_page={per_page}"
             doc = await _get_json(session, url, f"page {page}", timeout)
             if kind_of(doc) != "page":
                 raise _error([f"page {page} ({url}): not an HSDS API page (no contents array with paging fields)"])
             contents = doc["contents"]
+            listed = [x.get("id") if isinstance(x, dict) else x for x in contents]
+            if contents and listed == previous:
+                # an API that ignores ?page= would otherwise be read until max_pages
+                raise _error([f"page {page} ({url}): lists the same services as page {page - 1}; the API "
+                              "does not seem to page (last_page never came)"])
+            previous = listed
             for i, item in enumerate(contents):
                 label = f"page {page} contents[{i}]"
                 if isinstance(item, dict) and isinstance(item.get("id"), str) and not (set(item) & NESTED_KEYS):

@@ -19,6 +19,7 @@ import io
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -134,6 +135,11 @@ def load_mapping(path: str | Path | None = None) -> NeedMapping:
     if not rules:
         raise MappingError([f"{path}: no rules"])
     return NeedMapping(tuple(rules), str(path))
+
+
+@lru_cache(maxsize=1)
+def default_mapping() -> NeedMapping:
+    return load_mapping(DEFAULT_MAPPING)
 
 
 def taxonomy_terms(service: dict[str, Any]) -> list[dict[str, Any]]:

@@ -59,5 +59,6 @@ def prepare(settings: Settings) -> Engine:
     with make_sessionmaker(engine)() as session:
         empty = not load_programs(session)
     if empty:
-        load_directory(engine, settings["DIRECTORY_FILE"], settings["NEIGHBORHOODS_FILE"])
+        load_directory(engine, settings["DIRECTORY_FILE"], settings["NEIGHBORHOODS_FILE"],
+                       settings["NEED_MAPPING_FILE"])
     return engine

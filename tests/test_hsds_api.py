@@ -225,6 +225,9 @@ class FlakyFeed:
 
     async def page(self, request: web.Request) -> web.Response:
         page = int(request.query.get("page", "1"))
+        if self.mode == "ignores_page":
+            chunk = self.services[:2]
+            return web.json_response({"total_items": 4, "page_number": 1, "last_page": False, "contents": chunk})
         if page == 2 and self.mode == "503":
             return web.Response(status=503, text="busy")
         if page == 2 and self.mode == "hang":
@@ -256,7 +259,9 @@ class FlakyFeed:
 
 
 @pytest.mark.parametrize("mode, reason", [("503", "HTTP 503 Service Unavailable"),
-                                          ("hang", "no complete answer within 1 s")])
+                                          ("hang", "no complete answer within 1 s"),
+                                          ("ignores_page", "lists the same services as page 1; the API does not "
+                                                           "seem to page (last_page never came)")])
 def test_a_failing_page_is_named_and_nothing_loads(mode, reason):
     with FlakyFeed(mode) as url:
         with pytest.raises(DirectoryError) as exc:
