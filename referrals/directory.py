@@ -1,14 +1,15 @@
-"""The program directory: Open Referral HSDS 3.0 JSON in, typed programs out, HSDS back out.
+"""The program directory: HSDS 3.0 services in, typed programs out, HSDS back out.
 
-Why validate the whole file before anything is stored: a directory is edited by hand or exported from
-another system, and a half-loaded directory would silently send residents to the wrong programs. So
-`load_directory_file` either returns every program or raises `DirectoryError` listing every problem,
-each naming the record (service id and name) and the field (a JSON path).
+Why validate the whole feed before anything is stored: a directory comes from a 211, a partner platform or
+a hand-edited file, and a half-loaded directory would silently send residents to the wrong programs. So
+`read_directory` either returns every program or raises `DirectoryError` listing every problem, each naming
+the record (where it is in the feed, its id and name) and the field (a JSON path).
 
-The file is `{"hsds_version": "3.0", "publisher": ..., "services": [service, ...]}` where each service
-is a fully nested HSDS 3.0 service (organization, phones, schedules, languages, service_at_locations).
-Structured eligibility lives in the `x_eligibility` extension property (docs/directory.md); HSDS allows
-additional properties, so the file still validates as HSDS.
+`referrals/hsds_feed.py` turns every feed shape (our `{"services": [...]}` file, a service, an organization,
+arrays, API pages, a live API, the tabular package) into fully nested services; this module validates them
+against the official schema and builds programs. Structured eligibility lives in the optional `x_eligibility`
+extension (docs/directory.md); without it, `need_mapping.py` derives it from standard fields, and the
+`Directory.report()` says which service got which need and why.
 """
 
 from __future__ import annotations
