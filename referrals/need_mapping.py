@@ -192,7 +192,8 @@ def derive_eligibility(service: dict[str, Any], mapping: NeedMapping) -> dict[st
                    "from minimum_age/maximum_age")
     if not needs:
         terms = taxonomy_terms(service)
-        listed = "; ".join(f"{t.get('code') or '-'} {str(t.get('name') or '')!r}" for t in terms[:5])
+        listed = "; ".join(f"code {str(t.get('code') or '')!r} name {str(t.get('name') or '')!r}"
+                           for t in terms[:5])
         why.insert(0, "no taxonomy term maps to a need in " + Path(mapping.source).name
                    + (f" (terms: {listed})" if terms else " (the service has no taxonomy terms)"))
     return {"needs": needs, "zip_codes": zips, "max_income_ami_pct": ami, "accepting_referrals": True,

@@ -62,7 +62,7 @@ def test_a_code_rule_for_another_taxonomy_does_not_apply(tmp_path):
     # "ND" is an AIRS code; the same letters in some other taxonomy mean nothing to us
     d = read(tmp_path, [service([term("ND", "Nodes", "Local Tags", 1)])])
     assert d.programs[0].needs == ()
-    assert "no taxonomy term maps to a need in need_mapping.csv (terms: ND 'Nodes')" in d.report()
+    assert "no taxonomy term maps to a need in need_mapping.csv (terms: code 'ND' name 'Nodes')" in d.report()
 
 
 def test_zip_codes_income_and_ages_come_from_standard_fields(tmp_path):
