@@ -244,8 +244,10 @@ async def services(request: web.Request) -> web.Response:
 
 async def service(request: web.Request) -> web.Response:
     ident = request.match_info["id"]
-    found = _snapshot(request).by_id.get(ident)
-    if found is None:
+    with make_sessionmaker(request.app[ENGINE])() as session:  # one row: readers call this once per service
+        found = session.scalar(select(ProgramRow.hsds).where(ProgramRow.id == ident[:64],
+                                                             ProgramRow.retired_at.is_(None)))
+    if found is None or found.get("id") != ident:
         raise _not_found("service", ident)
     return web.json_response(found)
 
