@@ -279,7 +279,8 @@ async def enable_user(request: web.Request) -> web.Response:
 @roles("admin")
 async def directory_page(request: web.Request) -> web.Response:
     session = db(request)
-    rows = session.execute(select(ProgramRow.organization, ProgramRow.accepting_referrals, ProgramRow.loaded_at)).all()
+    rows = session.execute(select(ProgramRow.organization, ProgramRow.accepting_referrals, ProgramRow.loaded_at)
+                           .where(ProgramRow.retired_at.is_(None))).all()  # retired: kept only for old cases
     count, accepting = len(rows), sum(1 for r in rows if r.accepting_referrals)
     loaded_at = max((r.loaded_at for r in rows), default=None)
     programs: dict[str, int] = {}
