@@ -13,7 +13,7 @@ Design decisions:
   the authenticator app (QR code rendered by the portal itself) and hands out ten single-use recovery
   codes, stored salted and hashed. An admin can reset someone's MFA (audited); they enroll again.
 - No lock-out a stranger can trigger: failed sign-ins are throttled per client address and per username
-  with delays that double (1 s, 2 s, 4 s, ... up to a cap). A throttled attempt is refused before any
+  with delays that double (5 s, 10 s, 20 s, ... up to a cap). A throttled attempt is refused before any
   argon2 work. See `throttle_attempt`.
 - Passwords: 12 to 128 characters, not the username, not on the list of common/breached passwords that
   zxcvbn ships (30,000 entries), and not guessable by zxcvbn's estimator (score 3 or more).
@@ -62,10 +62,11 @@ REAUTH_ADMIN = timedelta(minutes=15)
 REAUTH_CONTACT = timedelta(hours=1)
 
 # Throttling (ASVS 4.0.3 V2.2.1: at most 100 failed attempts an hour on one account). After `free`
-# failures, each further one makes the next attempt wait 1 s, 2 s, 4 s, ... up to `cap`. Failures older
+# failures, each further one makes the next attempt wait 5 s, 10 s, 20 s, ... up to `cap`. Failures older
 # than THROTTLE_FORGET no longer count. The per-username cap is short on purpose: anyone can type a
 # colleague's username, and this must never turn into a lock-out; the per-address and per-code caps are long.
 THROTTLE_FORGET = timedelta(hours=24)
+THROTTLE_FIRST_DELAY = timedelta(seconds=5)
 THROTTLE_ACCOUNT = (5, timedelta(seconds=60))
 THROTTLE_ADDRESS = (20, timedelta(minutes=15))
 THROTTLE_MFA = (5, timedelta(minutes=15))
@@ -394,7 +395,7 @@ def address_key(address: str | None) -> str:
 def throttle_delay(failures: int, free: int, cap: timedelta) -> timedelta:
     if failures < free:
         return timedelta(0)
-    return min(timedelta(seconds=2 ** min(failures - free, 30)), cap)
+    return min(THROTTLE_FIRST_DELAY * 2 ** min(failures - free, 20), cap)
 
 
 def throttle_wait(session: Session, keys: Iterable[str], now: datetime | None = None) -> timedelta:
