@@ -868,6 +868,8 @@ def run_cli(args: argparse.Namespace, database_url: str, terminal: _Terminal | N
                 user = create_user(session, args.username, args.role, password, args.org)
                 audit(session, None, "user_created", detail=f"{user.username} ({user.role}) on the command line")
                 print(f"created {user.role} {user.username}" + (f" of {user.organization}" if user.organization else ""))
+                print("At the first sign-in to the portal they set up an authenticator app (TOTP) and get "
+                      "recovery codes.")
             elif args.command == "list":
                 _print_users(list_users(session))
             else:
