@@ -54,6 +54,7 @@ MIN_PASSWORD = 12
 MAX_PASSWORD = 128
 SESSION_IDLE = timedelta(minutes=30)
 SESSION_ABSOLUTE = timedelta(hours=12)
+SESSION_TOUCH = timedelta(seconds=60)  # how stale last_seen_at may get: the idle timeout is exact to a minute
 # A session that has passed the password but not yet the TOTP code lives this long at most.
 SESSION_PENDING = timedelta(minutes=10)
 # Re-authentication (password and code again) before admin changes, and before a contact is decrypted
@@ -261,8 +262,11 @@ def known_organizations(session: Session) -> list[str]:
 
 
 def create_user(session: Session, username: str, role: str, password: str,
-                organization: str | None = None) -> StaffUser:
-    """Validate and add an account in the session's transaction; the caller commits."""
+                organization: str | None = None, password_hash: str | None = None) -> StaffUser:
+    """Validate and add an account in the session's transaction; the caller commits.
+
+    `password_hash`: made already by `new_password_hash` (the portal does that in a thread, away from
+    the database session); then `password` is not used."""
     username = check_username(username)
     organization = (organization or "").strip() or None
     if role not in ROLES:
@@ -276,11 +280,12 @@ def create_user(session: Session, username: str, role: str, password: str,
         if known and organization not in known:
             raise StaffError(f"no program in the directory belongs to {organization!r}; "
                              f"known organizations: {'; '.join(known)}")
-    check_password(password, username)
+    if password_hash is None:
+        check_password(password, username)
     if session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None:
         raise StaffError(f"the username {username!r} is taken")
     user = StaffUser(username=username, role=role, organization=organization,
-                     password_hash=_hasher.hash(password), active=True, failed_logins=0)
+                     password_hash=password_hash or _hasher.hash(password), active=True, failed_logins=0)
     session.add(user)
     session.flush()
     return user
@@ -337,22 +342,32 @@ def verify_password(user: StaffUser, password: str) -> bool:
     return _verify(user.password_hash, password)
 
 
-def change_password(session: Session, user: StaffUser, current: str, new: str, keep_session: StaffSession | None
-                    ) -> None:
-    """Change one's own password; every other session of the account ends."""
-    if not _verify(user.password_hash, current):
-        raise StaffError("the current password is not right")
-    if new == current:
+def new_password_hash(new: str, username: str, current: str | None = None) -> str:
+    """Check a new password and hash it: pure CPU (zxcvbn, argon2), no database, so it can run in a thread."""
+    if current is not None and new == current:
         raise StaffError("the new password must differ from the current one")
-    check_password(new, user.username)
-    user.password_hash = _hasher.hash(new)
+    check_password(new, username)
+    return _hasher.hash(new)
+
+
+def store_password(session: Session, user: StaffUser, password_hash: str, keep_session: StaffSession | None) -> None:
+    """Set a hash made by `new_password_hash`; every session of the account but `keep_session` ends."""
+    user.password_hash = password_hash
     user.password_changed_at = utcnow()
     others = delete(StaffSession).where(StaffSession.user_id == user.id)
     if keep_session is not None:
         others = others.where(StaffSession.id != keep_session.id)
     session.execute(others)
-    audit(session, user, "password_changed", detail="own password; other sessions ended")
     session.flush()
+
+
+def change_password(session: Session, user: StaffUser, current: str, new: str, keep_session: StaffSession | None
+                    ) -> None:
+    """Change one's own password; every other session of the account ends."""
+    if not _verify(user.password_hash, current):
+        raise StaffError("the current password is not right")
+    store_password(session, user, new_password_hash(new, user.username, current), keep_session)
+    audit(session, user, "password_changed", detail="own password; other sessions ended")
 
 
 def set_password(session: Session, user: StaffUser, password: str) -> None:
@@ -620,7 +635,8 @@ def resume_session(session: Session, token: str, now: datetime | None = None
         session.delete(row)
         session.flush()
         return None
-    row.last_seen_at = now
+    if now - as_utc(row.last_seen_at) > SESSION_TOUCH:  # one write a minute at most, not one per request
+        row.last_seen_at = now
     return row, user
 
 
