@@ -126,10 +126,11 @@ class Reply:
 
 class Gateway:
     def __init__(self, settings: Settings, rasa_url: str | None = None, rasa_token: str | None = None,
-                 database_url: str | None = None):
+                 database_url: str | None = None, actions_secret: str | None = None):
         self.settings = settings
         self.rasa_url = rasa_url or settings["RASA_URL"]
         self.rasa_token = rasa_token if rasa_token is not None else settings["RASA_TOKEN"]
+        self.actions_secret = actions_secret if actions_secret is not None else settings["ACTIONS_SECRET"]
         self.timeout = float(settings["RASA_TIMEOUT"])
         self.pseudonym_key = settings["PSEUDONYM_KEY"]
         self.vault = Vault(settings["VAULT_KEY"])
@@ -149,7 +150,8 @@ class Gateway:
     async def startup(self, _app: web.Application) -> None:
         connector = aiohttp.TCPConnector(limit=100, keepalive_timeout=30)
         self.http = aiohttp.ClientSession(connector=connector)
-        self.rasa = RasaClient(self.http, self.rasa_url, self.rasa_token, timeout=self.timeout)
+        self.rasa = RasaClient(self.http, self.rasa_url, self.rasa_token, timeout=self.timeout,
+                               actions_secret=self.actions_secret)
         if not self.validator:
             logger.warning(json.dumps({"event": "sms_disabled", "why": "TWILIO_AUTH_TOKEN is not set; "
                                        "POST /sms refuses every request"}))

@@ -36,6 +36,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RASA_URL", "http://127.0.0.1:5005", "Rasa server (loopback only)"),
     Setting("RASA_TOKEN", "", "Token of Rasa's HTTP API (--auth-token); setup generates one", secret=True),
     Setting("ACTIONS_PORT", "5055", "Port of the action server (loopback only)"),
+    Setting("ACTIONS_SECRET", "", "Shared secret: the action server runs actions only for requests that carry "
+            "it (Rasa sends it), and the gateway signs each sender id with it; setup generates one; empty "
+            "means `python -m bot run` makes one per run", secret=True),
     Setting("PSEUDONYM_KEY", "", "Key of the HMAC that turns a phone number into a pseudonym", secret=True),
     Setting("VAULT_KEY", "", "Fernet key that encrypts contact details at rest", secret=True),
     Setting("GATEWAY_HOST", "127.0.0.1", "Address the resident gateway (SMS webhook, web chat) listens on"),

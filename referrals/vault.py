@@ -32,6 +32,17 @@ def pseudonym(key: str, channel: str, address: str) -> str:
     return f"{channel}-{digest[:40]}"
 
 
+def sender_proof(secret: str, sender: str) -> str:
+    """HMAC of a conversation id under ACTIONS_SECRET: the gateway vouches that it issued `sender`."""
+    return hmac.new(secret.encode(), f"sender:{sender}".encode(), hashlib.sha256).hexdigest()
+
+
+def valid_sender_proof(secret: str, sender: str | None, proof: object) -> bool:
+    if not secret or not sender or not isinstance(proof, str):
+        return False
+    return hmac.compare_digest(sender_proof(secret, sender).encode(), proof.encode("utf-8", "replace"))
+
+
 def normalize_phone(number: str) -> str:
     """E.164 for US numbers typed loosely ("(555) 010-2000" -> "+15550102000"); others kept as digits."""
     digits = re.sub(r"\D", "", number or "")
