@@ -154,7 +154,7 @@ def start_rasa(model: Path, port: int, actions_port: int, token: str, log_dir: P
     endpoints = log_dir / f"endpoints-{port}.yml"
     # The secret stays in Rasa's environment; the file only names it (Rasa expands ${...} when reading it).
     endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
-                         f'  headers:\n    X-Actions-Secret: "${{ACTIONS_SECRET}}"\n{endpoints_extra}')
+                         f'  headers:\n    X-Actions-Secret: ${{ACTIONS_SECRET}}\n{endpoints_extra}')  # unquoted, or not expanded
     log_file = log_dir / f"rasa-{port}.log"
     proc = subprocess.Popen(
         [*RASA_RUN, "run", "--enable-api", "-i", "127.0.0.1", "-p", str(port), "-m", str(model),

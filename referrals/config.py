@@ -43,6 +43,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("VAULT_KEY", "", "Fernet key that encrypts contact details at rest", secret=True),
     Setting("GATEWAY_HOST", "127.0.0.1", "Address the resident gateway (SMS webhook, web chat) listens on"),
     Setting("GATEWAY_PORT", "8080", "Port of the resident gateway"),
+    Setting("GATEWAY_TRUST_PROXY", "0", "1 when the gateway runs behind a proxy that appends the client's "
+            "address to X-Forwarded-For; only then are rate limits per address read from that header"),
+    Setting("RATE_LIMIT_ADDRESS", "300/60", "Web chat requests (and failed SMS signatures) per client address: "
+            "COUNT/SECONDS, 0/0 for none; over it the gateway answers 429 with a clear message"),
+    Setting("RATE_LIMIT_NEW_SESSIONS", "60/600", "Web conversations one client address may start, COUNT/SECONDS"),
+    Setting("RATE_LIMIT_SESSION", "30/60", "Messages per web conversation, COUNT/SECONDS"),
+    Setting("RATE_LIMIT_NUMBER", "30/60", "Texts per phone number, COUNT/SECONDS; over it one 'slow down' "
+            "text, then silence (Twilio always gets 200, never 429)"),
     Setting("PUBLIC_BASE_URL", "",
             "The gateway's public URL as Twilio calls it (e.g. https://chat.example.gov), when it runs behind "
             "a proxy or tunnel; empty means the URL of the request itself"),
