@@ -263,10 +263,12 @@ class Gateway:
         random_part, mac = session.split(".")
         return hmac.compare_digest(mac, self._session_mac(random_part))
 
-    def words_unless_shown(self, who: str, text: str) -> str:
-        """Only the choices on screen are payloads (`/intent{...}`); anything else is the resident's words,
-        on every channel."""
-        if text.startswith("/") and text not in {b.get("payload") for b in self.buttons.get(who) or []}:
+    def words_unless_shown(self, who: str, text: str, channel: str) -> str:
+        """Only the choices on screen are payloads (`/intent{...}`); anything else is the resident's words.
+        The web widget sends a clicked button's payload; an SMS shows numbers, never payloads, so there a
+        typed payload is always words (a numbered reply becomes its payload later, in handle_turn)."""
+        shown = {b.get("payload") for b in self.buttons.get(who) or []} if channel == "web" else set()
+        if text.startswith("/") and text not in shown:
             return text.lstrip("/").strip()
         return text
 
@@ -383,7 +385,7 @@ class Gateway:
         if too_long:
             log_event("sms_notice", why="too_long")
             return self._twiml([notices["too_long"]])
-        text = self.words_unless_shown(who, text)
+        text = self.words_unless_shown(who, text, "sms")
         if not text:
             log_event("sms_notice", why="media_only" if media else "empty")
             return self._twiml([notices["media_only" if media else "empty"]])
@@ -459,7 +461,7 @@ class Gateway:
             return web.json_response({"session": session, "language": self.languages.get(who) or hit.language,
                                       "messages": [{"text": reply_text, "buttons": []}], "ask_contact": False,
                                       "forgotten": hit.kind == "delete"})
-        text = self.words_unless_shown(who, text)
+        text = self.words_unless_shown(who, text, "web")
         if not text:
             return web.json_response({"session": session, "language": language,
                                       "messages": [{"text": NOTICES[language]["empty"], "buttons": []}]})
