@@ -135,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("triage", help="triage messages: one per line on stdin, JSON lines on stdout")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    if args.command in ("run", "gateway"):
+        from referrals.vault import KeyMissing
+
+        try:
+            return {"run": cmd_run, "gateway": cmd_gateway}[args.command](settings)
+        except KeyMissing as exc:  # a missing or wrong key: say what to do, not a traceback
+            print(f"[{args.command}] ERROR: {exc}", file=sys.stderr)
+            return 2
     if args.command == "triage":
         from bot.triage import main as triage_main
 

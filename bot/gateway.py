@@ -34,6 +34,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -47,6 +48,7 @@ from bot.safety import is_crisis
 from bot.sms import MAX_CHARS, shape
 from referrals.config import ROOT, Settings
 from referrals.db import first_delivery, has_open_referral, make_engine, make_sessionmaker, save_contact
+from referrals.keys import check_vault
 from referrals.followups import TEXTS as FOLLOWUP_TEXTS, parse_answer, pending_case, record_answer
 from referrals.privacy import delete_resident, flag_crisis, held_data, is_opted_out, set_opted_out
 from referrals.vault import Vault, pseudonym
@@ -141,10 +143,14 @@ class Gateway:
         self.actions_secret = actions_secret if actions_secret is not None else settings["ACTIONS_SECRET"]
         self.timeout = float(settings["RASA_TIMEOUT"])
         self.pseudonym_key = settings["PSEUDONYM_KEY"]
-        self.vault = Vault(settings["VAULT_KEY"])
+        self.vault = Vault.from_settings(settings)
         pseudonym(self.pseudonym_key, "sms", "+10000000000")  # fail at start, not on the first message
         self.engine = make_engine(database_url or settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
+        try:  # a wrong vault key stops the gateway here (KeyMissing), before it seals anything under it
+            check_vault(self.sessions, self.vault)
+        except SQLAlchemyError as exc:  # the database may come up later; the key is checked by the next start
+            logger.warning(json.dumps({"event": "vault_check_skipped", "error": type(exc).__name__}))
         token = settings["TWILIO_AUTH_TOKEN"]
         self.validator = RequestValidator(token) if token else None
         self.public_base = settings["PUBLIC_BASE_URL"].rstrip("/")

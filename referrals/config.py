@@ -40,7 +40,10 @@ SETTINGS: tuple[Setting, ...] = (
             "it (Rasa sends it), and the gateway signs each sender id with it; setup generates one; empty "
             "means `python -m bot run` makes one per run", secret=True),
     Setting("PSEUDONYM_KEY", "", "Key of the HMAC that turns a phone number into a pseudonym", secret=True),
-    Setting("VAULT_KEY", "", "Fernet key that encrypts contact details at rest", secret=True),
+    Setting("VAULT_KEY", "", "Fernet key that encrypts contact details at rest (one key; see VAULT_KEYS)", secret=True),
+    Setting("VAULT_KEYS", "", "Several vault keys with ids, newest first: 'id:key,id:key'. The first seals new "
+            "contacts, all open them; `python -m referrals keys rotate` re-encrypts under the first. Wins over "
+            "VAULT_KEY when set", secret=True),
     Setting("GATEWAY_HOST", "127.0.0.1", "Address the resident gateway (SMS webhook, web chat) listens on"),
     Setting("GATEWAY_PORT", "8080", "Port of the resident gateway"),
     Setting("GATEWAY_TRUST_PROXY", "0", "1 when the gateway runs behind a proxy that appends the client's "
