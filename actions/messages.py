@@ -40,6 +40,8 @@ TEXTS = {
         "ask_race_ethnicity": "Thanks. What is your race or ethnicity? Pick all that apply, like: 1 4",
         "ask_gender": "What is your gender?",
         "consent_failed": "Sorry, I couldn't save those answers because of a problem on our side. Your referral is saved.",
+        # The action server's answer when an action fails (actions/server.py); same words as the gateway's.
+        "trouble": "Sorry, we're having trouble right now. Please try again in a few minutes. If you are in danger, call 911. For crisis support, call or text 988.",
     },
     "es": {
         "ask_zip_code": "Cual es su codigo postal (ZIP) o su barrio?",
@@ -66,6 +68,7 @@ TEXTS = {
         "ask_race_ethnicity": "Gracias. Cual es su raza u origen etnico? Elija todos los que apliquen, ej.: 1 4",
         "ask_gender": "Cual es su genero?",
         "consent_failed": "Perdon, no pude guardar esas respuestas por un problema nuestro. Su referido si quedo guardado.",
+        "trouble": "Perdon, tenemos un problema tecnico. Intente de nuevo en unos minutos. Si esta en peligro, llame al 911. Para apoyo en crisis, llame o texto al 988.",
     },
 }
 

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from actions.forms import CONSENT_SCOPES, CONSENT_SLOTS, DEMOGRAPHICS
 from actions.messages import program_line, t
+from actions.sender import proven_sender
 from actions.services import services
-from referrals.db import ReferralLogEntry, Resident, create_referral, recent_referral_counts
+from referrals.db import ReferralCase, ReferralLogEntry, Resident, create_referral, recent_referral_counts
 from referrals.matching import AGE_BANDS, INCOME_BANDS, Answers, match_programs
 from referrals.privacy import current_consents, has_consent, record_consent
 
@@ -105,6 +106,11 @@ class ActionCreateReferral(Action):
         if choice in (None, "0") or not str(choice).isdigit() or int(choice) > len(shown):
             dispatcher.utter_message(text=t(lang, "no_referral"))
             return reset
+        if not proven_sender(tracker):
+            # Rasa's REST channel takes any conversation id; only the gateway's (with its proof) gets a case.
+            logger.warning("referral refused: the sender id carries no valid proof")
+            dispatcher.utter_message(text=t(lang, "referral_failed"))
+            return reset
         svc = services()
         programs, _ = svc.directory()
         program = next((p for p in programs if p.id == shown[int(choice) - 1]), None)
@@ -177,8 +183,20 @@ class ActionSaveConsents(Action):
         lang, channel, who = language_of(tracker), channel_of(tracker), tracker.sender_id
         questions = tracker.get_slot("consent_questions") or []
         shown_in = tracker.get_slot("consent_shown_in") or {}
+        if not proven_sender(tracker):
+            logger.warning("consent write refused: the sender id carries no valid proof")
+            dispatcher.utter_message(text=t(lang, "consent_failed"))
+            dispatcher.utter_message(text=t(lang, "anything_else"))
+            return done
         try:
             with services().sessions.begin() as session:
+                case = session.get(ReferralCase, str(referral_id)[:36])
+                if case is None or case.resident_pseudonym != who:
+                    # The slot names someone else's referral (or none): write nothing at all.
+                    logger.warning("consent write refused: the referral is not the sender's")
+                    dispatcher.utter_message(text=t(lang, "consent_failed"))
+                    dispatcher.utter_message(text=t(lang, "anything_else"))
+                    return done
                 for slot, scope in CONSENT_SCOPES.items():
                     answer = tracker.get_slot(slot)
                     if slot in questions and answer in ("yes", "no"):

@@ -22,7 +22,7 @@ def _rasa_is_up(settings: Settings) -> bool:
         return False
 
 
-async def _shell(rasa_url: str, token: str) -> None:
+async def _shell(rasa_url: str, token: str, actions_secret: str = "") -> None:
     from bot.conversation import handle_turn
     from bot.rasa_client import RasaClient
     from bot.render import render_plain
@@ -31,7 +31,7 @@ async def _shell(rasa_url: str, token: str) -> None:
     print("Chat with the assistant (English or Spanish). Ctrl-D or 'quit' to leave.\n")
     language = "en"
     async with aiohttp.ClientSession() as session:
-        rasa = RasaClient(session, rasa_url, token)
+        rasa = RasaClient(session, rasa_url, token, actions_secret=actions_secret)
         loop = asyncio.get_running_loop()
         while True:
             try:
@@ -52,13 +52,13 @@ async def _shell(rasa_url: str, token: str) -> None:
 
 def cmd_shell(settings: Settings) -> int:
     if _rasa_is_up(settings):
-        asyncio.run(_shell(settings["RASA_URL"], settings["RASA_TOKEN"]))
+        asyncio.run(_shell(settings["RASA_URL"], settings["RASA_TOKEN"], settings["ACTIONS_SECRET"]))
         return 0
     from bot.stack import running_stack
 
     print("[shell] starting Rasa and the action server (about 30 s)...", file=sys.stderr)
     with running_stack(settings, log=lambda m: print(m, file=sys.stderr)) as stack:
-        asyncio.run(_shell(stack.rasa_url, stack.token))
+        asyncio.run(_shell(stack.rasa_url, stack.token, stack.actions_secret))
     return 0
 
 
@@ -70,14 +70,14 @@ def _logging() -> None:
 
 
 def serve_gateway(settings: Settings, rasa_url: str | None = None, rasa_token: str | None = None,
-                  announce=None) -> None:
+                  announce=None, actions_secret: str | None = None) -> None:
     """Serve the resident gateway until Ctrl-C or SIGTERM."""
     from aiohttp import web
 
     from bot.gateway import make_app
 
     host, port = settings["GATEWAY_HOST"], int(settings["GATEWAY_PORT"])
-    app = make_app(settings, rasa_url=rasa_url, rasa_token=rasa_token)
+    app = make_app(settings, rasa_url=rasa_url, rasa_token=rasa_token, actions_secret=actions_secret)
     web.run_app(app, host=host, port=port, access_log=None, print=announce, handle_signals=True)
 
 
@@ -110,7 +110,8 @@ def cmd_run(settings: Settings) -> int:
         for line in lines:
             print(f"[run] {line}")
         try:
-            serve_gateway(settings, rasa_url=stack.rasa_url, rasa_token=stack.token)
+            serve_gateway(settings, rasa_url=stack.rasa_url, rasa_token=stack.token,
+                          actions_secret=stack.actions_secret)
         except KeyboardInterrupt:
             pass
         print("\n[run] stopping")
@@ -134,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("triage", help="triage messages: one per line on stdin, JSON lines on stdout")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    if args.command in ("run", "gateway"):
+        from referrals.vault import KeyMissing
+
+        try:
+            return {"run": cmd_run, "gateway": cmd_gateway}[args.command](settings)
+        except KeyMissing as exc:  # a missing or wrong key: say what to do, not a traceback
+            print(f"[{args.command}] ERROR: {exc}", file=sys.stderr)
+            return 2
     if args.command == "triage":
         from bot.triage import main as triage_main
 

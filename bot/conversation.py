@@ -71,4 +71,9 @@ async def handle_turn(rasa: RasaClient, sender: str, text: str, channel: str, la
         # The fault, never the text or the sender: logs carry no personal data.
         logger.error("rasa unavailable: %s", exc)
         return Turn(messages=[{"text": TROUBLE.get(language_hint, TROUBLE["en"])}], crisis=crisis, failed=True)
+    if not any(m.get("text") or m.get("buttons") or m.get("custom") for m in messages):
+        # Every turn has an answer; none means an action failed inside Rasa (e.g. the action server was
+        # unreachable). The resident is told, instead of reading nothing.
+        logger.error("rasa gave no reply")
+        return Turn(messages=[{"text": TROUBLE.get(language_hint, TROUBLE["en"])}], crisis=crisis, failed=True)
     return Turn(messages=messages, crisis=crisis)

@@ -18,6 +18,9 @@ Logs are structured (one JSON object a line) and never hold a phone number, a ps
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -31,11 +34,13 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.conversation import TROUBLE, detector, handle_turn
 from bot.keywords import KeywordHit, keyword_text, match_keyword, my_data_text
+from bot.limits import Limit, Limiter
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.redact import redact
 from bot.render import render_plain
@@ -43,6 +48,7 @@ from bot.safety import is_crisis
 from bot.sms import MAX_CHARS, shape
 from referrals.config import ROOT, Settings
 from referrals.db import first_delivery, has_open_referral, make_engine, make_sessionmaker, save_contact
+from referrals.keys import check_vault
 from referrals.followups import TEXTS as FOLLOWUP_TEXTS, parse_answer, pending_case, record_answer
 from referrals.privacy import delete_resident, flag_crisis, held_data, is_opted_out, set_opted_out
 from referrals.vault import Vault, pseudonym
@@ -52,7 +58,9 @@ logger = logging.getLogger("bot.gateway")
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_FORM_BYTES = 64 * 1024  # Twilio's form for one message is a few kB
 MAX_JSON_BYTES = 16 * 1024
-SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# A web session id is issued by the gateway: random part, dot, its HMAC (see Gateway.issue_session).
+SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{24}\.[A-Za-z0-9_-]{22}$")
+TWILIO_FORM = "application/x-www-form-urlencoded"
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,24}$")
 
 NOTICES = {
@@ -63,6 +71,7 @@ NOTICES = {
         "contact_saved": "Thank you. A caseworker will use this to reach you about your referral.",
         "contact_invalid": "Please enter a US phone number (10 digits) or an email address.",
         "contact_no_referral": "There is no referral to attach this to yet.",
+        "slow_down": "You're sending messages too fast. Please wait a minute, then try again.",
     },
     "es": {
         "media_only": "Gracias. Solo puedo leer texto. Por favor, escriba con palabras en que necesita ayuda.",
@@ -71,6 +80,7 @@ NOTICES = {
         "contact_saved": "Gracias. Un trabajador social lo usara para comunicarse con usted sobre su referido.",
         "contact_invalid": "Escriba un numero de telefono de EE. UU. (10 digitos) o un correo electronico.",
         "contact_no_referral": "Todavia no hay un referido para guardar este dato.",
+        "slow_down": "Esta enviando mensajes muy rapido. Espere un minuto y vuelva a intentarlo.",
     },
 }
 
@@ -126,21 +136,33 @@ class Reply:
 
 class Gateway:
     def __init__(self, settings: Settings, rasa_url: str | None = None, rasa_token: str | None = None,
-                 database_url: str | None = None):
+                 database_url: str | None = None, actions_secret: str | None = None):
         self.settings = settings
         self.rasa_url = rasa_url or settings["RASA_URL"]
         self.rasa_token = rasa_token if rasa_token is not None else settings["RASA_TOKEN"]
+        self.actions_secret = actions_secret if actions_secret is not None else settings["ACTIONS_SECRET"]
         self.timeout = float(settings["RASA_TIMEOUT"])
         self.pseudonym_key = settings["PSEUDONYM_KEY"]
-        self.vault = Vault(settings["VAULT_KEY"])
+        self.vault = Vault.from_settings(settings)
         pseudonym(self.pseudonym_key, "sms", "+10000000000")  # fail at start, not on the first message
         self.engine = make_engine(database_url or settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
+        try:  # a wrong vault key stops the gateway here (KeyMissing), before it seals anything under it
+            check_vault(self.sessions, self.vault)
+        except SQLAlchemyError as exc:  # the database may come up later; the key is checked by the next start
+            logger.warning(json.dumps({"event": "vault_check_skipped", "error": type(exc).__name__}))
         token = settings["TWILIO_AUTH_TOKEN"]
         self.validator = RequestValidator(token) if token else None
         self.public_base = settings["PUBLIC_BASE_URL"].rstrip("/")
         self.buttons = LRU()
         self.languages = LRU()
+        # Web session ids are signed with a key derived from PSEUDONYM_KEY: one secret less to manage.
+        self.session_key = hmac.new(self.pseudonym_key.encode(), b"web-session-ids", hashlib.sha256).digest()
+        self.trust_proxy = settings["GATEWAY_TRUST_PROXY"] == "1"
+        self.by_address = Limiter(Limit.parse(settings["RATE_LIMIT_ADDRESS"], "RATE_LIMIT_ADDRESS"))
+        self.new_sessions = Limiter(Limit.parse(settings["RATE_LIMIT_NEW_SESSIONS"], "RATE_LIMIT_NEW_SESSIONS"))
+        self.by_session = Limiter(Limit.parse(settings["RATE_LIMIT_SESSION"], "RATE_LIMIT_SESSION"))
+        self.by_number = Limiter(Limit.parse(settings["RATE_LIMIT_NUMBER"], "RATE_LIMIT_NUMBER"))
         self.http: aiohttp.ClientSession | None = None
         self.rasa: RasaClient | None = None
 
@@ -149,7 +171,8 @@ class Gateway:
     async def startup(self, _app: web.Application) -> None:
         connector = aiohttp.TCPConnector(limit=100, keepalive_timeout=30)
         self.http = aiohttp.ClientSession(connector=connector)
-        self.rasa = RasaClient(self.http, self.rasa_url, self.rasa_token, timeout=self.timeout)
+        self.rasa = RasaClient(self.http, self.rasa_url, self.rasa_token, timeout=self.timeout,
+                               actions_secret=self.actions_secret)
         if not self.validator:
             logger.warning(json.dumps({"event": "sms_disabled", "why": "TWILIO_AUTH_TOKEN is not set; "
                                        "POST /sms refuses every request"}))
@@ -223,6 +246,43 @@ class Gateway:
         with self.sessions() as session:
             return has_open_referral(session, who)
 
+    # --- abuse: who is asking, signed session ids, payload strings, rate limits -------------------
+
+    def client_address(self, request: web.Request) -> str:
+        if self.trust_proxy:  # the proxy appends the address it saw: the last entry is the one to trust
+            forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+            if forwarded:
+                return forwarded[:64]
+        return request.remote or "unknown"
+
+    def _session_mac(self, random_part: str) -> str:
+        digest = hmac.new(self.session_key, random_part.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode()[:22]
+
+    def issue_session(self) -> str:
+        random_part = secrets.token_urlsafe(18)  # 24 characters
+        return f"{random_part}.{self._session_mac(random_part)}"
+
+    def valid_session(self, session: Any) -> bool:
+        if not isinstance(session, str) or not SESSION_RE.match(session):
+            return False
+        random_part, mac = session.split(".")
+        return hmac.compare_digest(mac, self._session_mac(random_part))
+
+    def words_unless_shown(self, who: str, text: str, channel: str) -> str:
+        """Only the choices on screen are payloads (`/intent{...}`); anything else is the resident's words.
+        The web widget sends a clicked button's payload; an SMS shows numbers, never payloads, so there a
+        typed payload is always words (a numbered reply becomes its payload later, in handle_turn)."""
+        shown = {b.get("payload") for b in self.buttons.get(who) or []} if channel == "web" else set()
+        if text.startswith("/") and text not in shown:
+            return text.lstrip("/").strip()
+        return text
+
+    @staticmethod
+    def too_many(message: str, retry_after: int, **extra: Any) -> web.Response:
+        return web.json_response({"error": message, **extra}, status=429,
+                                 headers={"Retry-After": str(max(1, retry_after))})
+
     # --- keywords, answered before the NLU ------------------------------------------------------
 
     def _keyword_reply(self, hit: KeywordHit, who: str, language: str) -> tuple[str, bool]:
@@ -278,6 +338,10 @@ class Gateway:
         if (request.content_length or 0) > MAX_FORM_BYTES:
             log_event("sms_refused", why="too_large")
             return web.Response(status=413, text="Request too large.\n")
+        if request.content_type != TWILIO_FORM:
+            # Twilio signs form-encoded webhooks only; a multipart body (a file part) cannot carry a valid
+            # signature, so it is refused like one.
+            return self._bad_signature(request, "not_form_encoded")
         try:
             form = await request.post()
         except web.HTTPRequestEntityTooLarge:
@@ -287,9 +351,10 @@ class Gateway:
             log_event("sms_refused", why="bad_form")
             return web.Response(status=400, text="Expected a form-encoded Twilio webhook.\n")
         signature = request.headers.get("X-Twilio-Signature", "")
-        if not signature or not self.validator.validate(self._public_url(request), form, signature):
-            log_event("sms_refused", why="bad_signature")
-            return web.Response(status=403, text="Invalid Twilio signature.\n")
+        if not signature or not all(isinstance(v, str) for v in form.values()):
+            return self._bad_signature(request, "bad_signature")
+        if not self.validator.validate(self._public_url(request), form, signature):
+            return self._bad_signature(request, "bad_signature")
         sender_number = str(form.get("From") or "")
         if not sender_number:
             log_event("sms_refused", why="no_from")
@@ -305,23 +370,31 @@ class Gateway:
             media = int(str(form.get("NumMedia") or "0"))
         except ValueError:
             media = 0
-        language = self.languages.get(who) or guess_language(text)
-        notices = NOTICES[language]
-        if len(raw) > MAX_CHARS:
-            log_event("sms_notice", why="too_long")
-            return self._twiml([notices["too_long"]])
-        if not text:
-            log_event("sms_notice", why="media_only" if media else "empty")
-            return self._twiml([notices["media_only" if media else "empty"]])
-        hit = match_keyword(text)
-        opted_out, followup = await self._db(self._sms_state, who, None if hit else text)
+        too_long = len(raw) > MAX_CHARS
+        hit = match_keyword(text) if text and not too_long else None
+        # The opt-out is read before anything is sent: no notice reaches a number that texted STOP.
+        opted_out, followup = await self._db(self._sms_state, who, text if text and not hit and not too_long
+                                             else None)
         if hit and hit.applies(opted_out):
             return self._twiml([await self.keyword(hit, who, "sms")])
-        if opted_out and not is_crisis(text):
+        if opted_out and not (text and not too_long and is_crisis(text)):
             # Nothing is sent to a number that said STOP, until START; the message is not processed.
             # A crisis is the one exception: someone in danger who writes to us gets 988 and 911.
             log_event("sms_suppressed", why="opted_out")
             return self._twiml([])
+        language = self.languages.get(who) or guess_language(text)
+        notices = NOTICES[language]
+        if not self.by_number.hit(who):
+            # Twilio gets 200 (a 429 would make it retry a real message): one "slow down" text a window.
+            log_event("sms_limited", first=self.by_number.first_over(who))
+            return self._twiml([notices["slow_down"]] if self.by_number.first_over(who) else [])
+        if too_long:
+            log_event("sms_notice", why="too_long")
+            return self._twiml([notices["too_long"]])
+        text = self.words_unless_shown(who, text, "sms")
+        if not text:
+            log_event("sms_notice", why="media_only" if media else "empty")
+            return self._twiml([notices["media_only" if media else "empty"]])
         if followup and not opted_out:
             return self._twiml([followup])
         reply = await self.turn(who, text, "sms", language)
@@ -330,6 +403,16 @@ class Gateway:
             await self._db(self._seal_contact, who, "sms", sender_number)
         rendered = render_plain(reply.messages, reply.language)
         return self._twiml(shape(rendered, reply.language))
+
+    def _bad_signature(self, request: web.Request, why: str) -> web.Response:
+        """403; 429 once an address keeps failing (someone probing the webhook, never Twilio itself)."""
+        address = self.client_address(request)
+        if not self.by_address.hit("sms:" + address):
+            log_event("sms_refused", why="rate_limited")
+            return web.Response(status=429, text="Too many requests.\n",
+                                headers={"Retry-After": str(self.by_address.retry_after("sms:" + address))})
+        log_event("sms_refused", why=why)
+        return web.Response(status=403, text="Invalid Twilio signature.\n")
 
     # --- web chat -----------------------------------------------------------------------------
 
@@ -348,12 +431,21 @@ class Gateway:
         return body
 
     async def chat(self, request: web.Request) -> web.Response:
+        address = self.client_address(request)
+        if not self.by_address.hit(address):
+            log_event("chat_limited", per="address")
+            return self.too_many(NOTICES["en"]["slow_down"], self.by_address.retry_after(address))
         body = await self._json_body(request)
         if isinstance(body, web.Response):
             return body
         session = body.get("session")
-        if not isinstance(session, str) or not SESSION_RE.match(session):
-            session = secrets.token_urlsafe(24)
+        if not self.valid_session(session):
+            # A session id is the gateway's to issue: one the client made up starts a new conversation,
+            # and each address may start only so many.
+            if not self.new_sessions.hit(address):
+                log_event("chat_limited", per="new_session")
+                return self.too_many(NOTICES["en"]["slow_down"], self.new_sessions.retry_after(address))
+            session = self.issue_session()
         message = body.get("message")
         if not isinstance(message, str):
             return web.json_response({"error": "Expected 'message' as text.", "session": session}, status=400)
@@ -362,6 +454,10 @@ class Gateway:
         language = self.languages.get(who) or guess_language(text)
         if len(message) > MAX_CHARS:
             return web.json_response({"error": NOTICES[language]["too_long"], "session": session}, status=413)
+        if not self.by_session.hit(session):
+            log_event("chat_limited", per="session")
+            return self.too_many(NOTICES[language]["slow_down"], self.by_session.retry_after(session),
+                                 session=session)
         if not text:
             return web.json_response({"session": session, "language": language,
                                       "messages": [{"text": NOTICES[language]["empty"], "buttons": []}]})
@@ -371,19 +467,25 @@ class Gateway:
             return web.json_response({"session": session, "language": self.languages.get(who) or hit.language,
                                       "messages": [{"text": reply_text, "buttons": []}], "ask_contact": False,
                                       "forgotten": hit.kind == "delete"})
-        if text.startswith("/") and text not in {b.get("payload") for b in self.buttons.get(who) or []}:
-            text = text.lstrip("/")  # only the choices on screen are payloads; anything else is words
+        text = self.words_unless_shown(who, text, "web")
+        if not text:
+            return web.json_response({"session": session, "language": language,
+                                      "messages": [{"text": NOTICES[language]["empty"], "buttons": []}]})
         reply = await self.turn(who, text, "web", language)
         status = 200 if not reply.failed else 503
         return web.json_response({"session": session, "language": reply.language, "messages": reply.messages,
                                   "ask_contact": reply.referral_created}, status=status)
 
     async def chat_contact(self, request: web.Request) -> web.Response:
+        address = self.client_address(request)
+        if not self.by_address.hit(address):
+            log_event("chat_limited", per="address")
+            return self.too_many(NOTICES["en"]["slow_down"], self.by_address.retry_after(address))
         body = await self._json_body(request)
         if isinstance(body, web.Response):
             return body
         session, contact = body.get("session"), body.get("contact")
-        if not isinstance(session, str) or not SESSION_RE.match(session) or not isinstance(contact, str):
+        if not self.valid_session(session) or not isinstance(contact, str):
             return web.json_response({"error": "Expected 'session' and 'contact'."}, status=400)
         who = pseudonym(self.pseudonym_key, "web", session)
         notices = NOTICES[self.languages.get(who) or "en"]

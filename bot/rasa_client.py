@@ -8,6 +8,8 @@ from urllib.parse import quote
 
 import aiohttp
 
+from referrals.vault import sender_proof
+
 
 class RasaUnavailable(RuntimeError):
     """Rasa did not answer in time or answered with an error."""
@@ -15,8 +17,10 @@ class RasaUnavailable(RuntimeError):
 
 class RasaClient:
     def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str = "",
-                 timeout: float = 10.0):
+                 timeout: float = 10.0, actions_secret: str = ""):
         self.session = session
+        # With ACTIONS_SECRET each message says the gateway issued its sender id (actions/sender.py).
+        self.actions_secret = actions_secret
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = aiohttp.ClientTimeout(total=timeout)
@@ -38,7 +42,10 @@ class RasaClient:
 
     async def send(self, sender: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """One user turn through the REST channel; returns the bot's messages."""
-        body = {"sender": sender, "message": text, "metadata": metadata or {}}
+        metadata = dict(metadata or {})
+        if self.actions_secret:
+            metadata["sender_proof"] = sender_proof(self.actions_secret, sender)
+        body = {"sender": sender, "message": text, "metadata": metadata}
         return await self._json("POST", "/webhooks/rest/webhook", json=body)
 
     async def parse(self, text: str) -> dict[str, Any]:

@@ -25,12 +25,20 @@ digits), then numbers that a word introduces (SSN, account), then shapes (cards,
 addresses, and last the catch-all for long digit runs. Placeholders hold no digits, so no later rule can
 match inside one.
 
+Before any rule, `normalize` undoes the usual ways around them (each seen in a review): compatibility
+characters (fullwidth digits) become plain ones (NFKC); a digit run written with letters that look like
+digits ("555-O1O-2OOO") or with unusual separators ("555_010_2000", "555/010/2000", a card number with
+dots, "555 . 010 . 2000") is rewritten with dashes when, so rewritten, it has the shape of a phone, SSN
+or card number; and an email address spelled out with spaces ("maria . lopez @ gmail . com") is closed
+up. Only those spans change, so dates (12/27/2024), amounts and times are left as they are.
+
 Nothing here logs: `Redaction.counts` (how many of each kind) is the only thing safe to log.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -168,6 +176,45 @@ def _digits(s: str) -> str:
     return re.sub(r"\D", "", s)
 
 
+# --- normalization before the rules ---------------------------------------------------------------------
+_LOOKALIKE = str.maketrans({"O": "0", "o": "0", "I": "1", "l": "1", "|": "1"})
+_DIGITISH = "0-9OoIl|"
+# A run of digit-like groups joined by separators (or one unbroken group), not inside a word.
+_DIGIT_RUN = re.compile(rf"(?<![A-Za-z0-9$\u20ac])[{_DIGITISH}]+(?:[ ._/\-]+[{_DIGITISH}]+)*(?![A-Za-z0-9%\u20ac])")
+_PLAIN_SEPARATOR = re.compile(r"^(?: |\.|-)$")
+_NUMBER_SHAPES = (  # group lengths that make a phone, SSN or card number
+    (3, 3, 4), (1, 3, 3, 4), (3, 4), (3, 2, 4), (4, 4, 4, 4), (4, 6, 5), (4, 6, 4),
+    *((4, 4, 4, n) for n in range(1, 8)), *((n,) for n in range(7, 20)),
+)
+_CARD_SHAPES = {s for s in _NUMBER_SHAPES if len(s) == 4 and s[0] == 4} | {(4, 6, 5), (4, 6, 4)}
+_EMAIL_SPACED = re.compile(r"(?<![\w.+-])[\w+-]+(?:\s*\.\s*[\w+-]+)*\s*@\s*[\w-]+(?:\s*\.\s*[\w-]+)+")
+
+
+def _normal_run(m: re.Match[str]) -> str:
+    run = m.group(0)
+    groups = re.split(r"[ ._/\-]+", run)
+    separators = re.findall(r"[ ._/\-]+", run)
+    mapped = [g.translate(_LOOKALIKE) for g in groups]
+    if not all(g.isdigit() for g in mapped) or sum(c.isdigit() for c in run) < 4:
+        return run
+    shape = tuple(len(g) for g in mapped)
+    if shape not in _NUMBER_SHAPES:
+        return run
+    lookalike = any(g != o for g, o in zip(mapped, groups))
+    odd_separator = any(not _PLAIN_SEPARATOR.match(s) for s in separators)
+    dotted_card = shape in _CARD_SHAPES and "." in separators
+    if not (lookalike or odd_separator or dotted_card):
+        return run  # the rules read plain forms as they are (and keep "555 1234" without a cue word)
+    return "-".join(mapped)
+
+
+def normalize(text: str) -> str:
+    """`text` with look-alike digits, odd separators and spaced-out emails undone (module docstring)."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _DIGIT_RUN.sub(_normal_run, text)
+    return _EMAIL_SPACED.sub(lambda m: re.sub(r"\s+", "", m.group(0)), text)
+
+
 def _nine(num: str) -> str:
     """Kind of a bare 9-digit number: a routing number when it checks out as one, otherwise an SSN."""
     return "bank" if aba_ok(num) else "ssn"
@@ -196,7 +243,7 @@ class _Redactor:
 def redact(text: str) -> Redaction:
     """`text` with phone numbers, emails, SSNs, card and bank numbers and street addresses replaced by
     typed placeholders (see the module docstring), and how many of each kind were replaced."""
-    r = _Redactor(text or "")
+    r = _Redactor(normalize(text or ""))
     r.sub(_EMAIL, "email")
     r.sub(_EMAIL_SPELLED, "email")
     r.sub(_SSN_LAST4, "ssn", "num")

@@ -124,6 +124,7 @@ class Stack:
     actions_url: str
     token: str
     database_url: str
+    actions_secret: str = ""
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -142,7 +143,8 @@ def start_actions(settings_env: dict[str, str], port: int, log_dir: Path) -> tup
     log_file = log_dir / f"actions-{port}.log"
     env = dict(os.environ, **settings_env, SANIC_HOST="127.0.0.1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(port), "--quiet"],
+        # Our launcher of rasa-sdk: runs actions only for requests with ACTIONS_SECRET (actions/server.py).
+        [sys.executable, "-m", "actions.server", "-p", str(port), "--log-level", "WARNING"],
         cwd=ROOT, env=env, stdout=log_file.open("ab"), stderr=subprocess.STDOUT)
     return proc, log_file
 
@@ -150,7 +152,9 @@ def start_actions(settings_env: dict[str, str], port: int, log_dir: Path) -> tup
 def start_rasa(model: Path, port: int, actions_port: int, token: str, log_dir: Path,
                endpoints_extra: str = "", env_extra: dict[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
     endpoints = log_dir / f"endpoints-{port}.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n{endpoints_extra}')
+    # The secret stays in Rasa's environment; the file only names it (Rasa expands ${...} when reading it).
+    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
+                         f'  headers:\n    X-Actions-Secret: ${{ACTIONS_SECRET}}\n{endpoints_extra}')  # unquoted, or not expanded
     log_file = log_dir / f"rasa-{port}.log"
     proc = subprocess.Popen(
         [*RASA_RUN, "run", "--enable-api", "-i", "127.0.0.1", "-p", str(port), "-m", str(model),
@@ -173,13 +177,15 @@ def running_stack(settings: Settings, *, rasa_port: int | None = None, actions_p
     rasa_port = rasa_port or free_port()
     actions_port = actions_port or free_port()
     token = settings["RASA_TOKEN"] or os.urandom(16).hex()
+    actions_secret = settings["ACTIONS_SECRET"] or os.urandom(24).hex()
     stack = Stack(rasa_url=f"http://127.0.0.1:{rasa_port}", actions_url=f"http://127.0.0.1:{actions_port}",
-                  token=token, database_url=settings.database_url)
+                  token=token, database_url=settings.database_url, actions_secret=actions_secret)
     try:
-        env = {"DATABASE_URL": settings.database_url}
+        env = {"DATABASE_URL": settings.database_url, "ACTIONS_SECRET": actions_secret}
         actions, actions_log = start_actions(env, actions_port, RUN_DIR)
         stack.processes.append(actions)
-        rasa, rasa_log = start_rasa(model, rasa_port, actions_port, token, RUN_DIR, endpoints_extra, rasa_env)
+        rasa, rasa_log = start_rasa(model, rasa_port, actions_port, token, RUN_DIR, endpoints_extra,
+                                    {**(rasa_env or {}), "ACTIONS_SECRET": actions_secret})
         stack.processes.append(rasa)
         wait_http(f"{stack.actions_url}/health", actions, 60, "action server", actions_log)
         wait_http(f"{stack.rasa_url}/status?token={token}", rasa, 180, "Rasa server", rasa_log)

@@ -40,11 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     pg = sub.add_parser("purge", help="delete referral cases and contact-vault entries past the retention period")
     pg.add_argument("--days", type=int, help="retention in days after the last activity (default: RETENTION_DAYS)")
     sub.add_parser("followups", help="send the follow-up texts that are due (closed cases, with consent)")
+    from referrals import keys as vault_keys_cli
+    vault_keys_cli.add_cli(sub)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.area == "followups":
         from referrals.followups import run_command
         return run_command(settings)
+    if args.area == "keys":
+        return vault_keys_cli.run_cli(args, settings)
     if args.area == "purge":
         return run_purge(settings, args.days)
     if args.area == "users":

@@ -42,10 +42,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RASA_URL", "http://127.0.0.1:5005", "Rasa server (loopback only)"),
     Setting("RASA_TOKEN", "", "Token of Rasa's HTTP API (--auth-token); setup generates one", secret=True),
     Setting("ACTIONS_PORT", "5055", "Port of the action server (loopback only)"),
+    Setting("ACTIONS_SECRET", "", "Shared secret: the action server runs actions only for requests that carry "
+            "it (Rasa sends it), and the gateway signs each sender id with it; setup generates one; empty "
+            "means `python -m bot run` makes one per run", secret=True),
     Setting("PSEUDONYM_KEY", "", "Key of the HMAC that turns a phone number into a pseudonym", secret=True),
-    Setting("VAULT_KEY", "", "Fernet key that encrypts contact details at rest", secret=True),
+    Setting("VAULT_KEY", "", "Fernet key that encrypts contact details at rest (one key; see VAULT_KEYS)", secret=True),
+    Setting("VAULT_KEYS", "", "Several vault keys with ids, newest first: 'id:key,id:key'. The first seals new "
+            "contacts, all open them; `python -m referrals keys rotate` re-encrypts under the first. Wins over "
+            "VAULT_KEY when set", secret=True),
     Setting("GATEWAY_HOST", "127.0.0.1", "Address the resident gateway (SMS webhook, web chat) listens on"),
     Setting("GATEWAY_PORT", "8080", "Port of the resident gateway"),
+    Setting("GATEWAY_TRUST_PROXY", "0", "1 when the gateway runs behind a proxy that appends the client's "
+            "address to X-Forwarded-For; only then are rate limits per address read from that header"),
+    Setting("RATE_LIMIT_ADDRESS", "300/60", "Web chat requests (and failed SMS signatures) per client address: "
+            "COUNT/SECONDS, 0/0 for none; over it the gateway answers 429 with a clear message"),
+    Setting("RATE_LIMIT_NEW_SESSIONS", "60/600", "Web conversations one client address may start, COUNT/SECONDS"),
+    Setting("RATE_LIMIT_SESSION", "30/60", "Messages per web conversation, COUNT/SECONDS"),
+    Setting("RATE_LIMIT_NUMBER", "30/60", "Texts per phone number, COUNT/SECONDS; over it one 'slow down' "
+            "text, then silence (Twilio always gets 200, never 429)"),
     Setting("PUBLIC_BASE_URL", "",
             "The gateway's public URL as Twilio calls it (e.g. https://chat.example.gov), when it runs behind "
             "a proxy or tunnel; empty means the URL of the request itself"),

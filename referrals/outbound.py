@@ -58,7 +58,7 @@ class SendResult:
 class Outbound:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session]):
         self.sessions = sessions
-        self.vault = Vault(settings["VAULT_KEY"])
+        self.vault = Vault.from_settings(settings)
         self.pseudonym_key = settings["PSEUDONYM_KEY"]
         self.from_number = settings["TWILIO_FROM_NUMBER"]
         sid, token = settings["TWILIO_ACCOUNT_SID"], settings["TWILIO_AUTH_TOKEN"]
@@ -96,7 +96,7 @@ class Outbound:
             return self._result("logged", purpose)
         try:
             message = self.client.messages.create(to=number, from_=self.from_number, body=body)
-        except TwilioException as exc:
+        except (TwilioException, OSError) as exc:  # OSError: requests' connection errors (Twilio unreachable)
             logger.error(json.dumps({"event": "outbound_failed", "purpose": purpose, "error": type(exc).__name__,
                                      "code": getattr(exc, "code", None)}))
             return SendResult("failed")

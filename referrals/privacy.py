@@ -27,6 +27,9 @@ from referrals.db import (Base, ContactEntry, InboundMessage, ReferralCase, Refe
                           utcnow)
 
 SCOPES = ("referral", "followup", "analytics")
+# Handled Twilio MessageSids are kept this long, so a captured signed webhook cannot be replayed once its
+# id is forgotten (Twilio's signature has no timestamp). A MessageSid says nothing about a person.
+MESSAGE_SID_DAYS = 90
 
 
 class OptOut(Base):
@@ -178,6 +181,6 @@ def purge_expired(session: Session, days: int, now: datetime | None = None) -> d
             totals[key] += n
     totals["crisis_flags"] += session.execute(delete(CrisisFlag).where(CrisisFlag.created_at < cutoff)).rowcount
     totals["inbound_messages"] = session.execute(
-        delete(InboundMessage).where(InboundMessage.received_at < now - timedelta(days=2))).rowcount
+        delete(InboundMessage).where(InboundMessage.received_at < now - timedelta(days=MESSAGE_SID_DAYS))).rowcount
     session.flush()
     return totals

@@ -349,7 +349,9 @@ def run_sample_command(args, settings, out=print) -> int:
               file=sys.stderr)
         return 1
     try:
-        loaded = load_sample_data(engine, args.rows, args.seed, args.replace, settings["VAULT_KEY"],
+        from referrals.vault import vault_keys
+
+        loaded = load_sample_data(engine, args.rows, args.seed, args.replace, vault_keys(settings),
                                   allow_real=args.allow_real)
     except SampleDataError as exc:
         print(f"sample-data: {exc}", file=sys.stderr)

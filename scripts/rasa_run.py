@@ -55,6 +55,9 @@ def speed_up_event_lookup() -> None:
 
 
 if __name__ == "__main__":
+    import rasa_log_filter  # this script's folder is on sys.path
+
+    rasa_log_filter.install()  # no tracker, text or pseudonym in Rasa's logs (see that module)
     speed_up_action_result_check()
     speed_up_event_lookup()
     from rasa.__main__ import main

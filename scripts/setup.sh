@@ -94,7 +94,11 @@ if [ ! -f var/secrets.env ]; then
     echo "PSEUDONYM_KEY=$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(32))')"
     echo "VAULT_KEY=$(.venv/bin/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
     echo "RASA_TOKEN=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(24))')"
+    echo "ACTIONS_SECRET=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))')"
   } >var/secrets.env
   say "wrote var/secrets.env (local secrets, git-ignored)"
+fi
+if ! grep -q '^ACTIONS_SECRET=' var/secrets.env; then  # secrets.env written before the action server had one
+  echo "ACTIONS_SECRET=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))')" >>var/secrets.env
 fi
 say "environments ready: .venv ($("$pyapp" -V 2>&1)), .venv-rasa ($("$py310" -V 2>&1))"

@@ -22,12 +22,13 @@ class Resident:
     channel: str = "terminal"
     sender: str = field(default_factory=lambda: "test-" + uuid.uuid4().hex)
     transcript: list[tuple[str, str]] = field(default_factory=list)
+    actions_secret: str = ""  # the stack's: without it the actions make no referral for this sender
 
     def say(self, text: str) -> str:
         """Send one message; return all replies joined (as a resident would read them)."""
         async def go() -> str:
             async with aiohttp.ClientSession() as session:
-                rasa = RasaClient(session, self.rasa_url, self.token)
+                rasa = RasaClient(session, self.rasa_url, self.token, actions_secret=self.actions_secret)
                 turn = await handle_turn(rasa, self.sender, text, self.channel)
                 return "\n".join(render_plain(turn.messages))
         reply = asyncio.run(go())

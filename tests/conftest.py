@@ -138,6 +138,7 @@ def start_gateway(stack, env_extra: dict[str, str] | None = None, log_name: str 
 
     port = free_port()
     env = {**os.environ, "RASA_URL": stack.rasa_url, "RASA_TOKEN": stack.token,
+           "ACTIONS_SECRET": stack.actions_secret,
            "DATABASE_URL": stack.database_url, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port),
            "TWILIO_AUTH_TOKEN": TWILIO_TEST_TOKEN, "PUBLIC_BASE_URL": "",
            "PSEUDONYM_KEY": uuid.uuid4().hex * 2, "VAULT_KEY": Fernet.generate_key().decode(),

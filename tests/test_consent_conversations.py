@@ -77,7 +77,7 @@ def test_codes_are_the_ones_the_equity_reports_label():
 # --- whole conversations ------------------------------------------------------------------------
 
 def chat(stack) -> Chat:
-    return Chat(stack.rasa_url, stack.token)
+    return Chat(stack.rasa_url, stack.token, actions_secret=stack.actions_secret)
 
 
 def refer(r: Chat, spanish: bool = False) -> str:

@@ -13,7 +13,7 @@ from tests.chat import Resident as Chat, answer_questions, pick
 
 
 def chat(stack) -> Chat:
-    return Chat(stack.rasa_url, stack.token)
+    return Chat(stack.rasa_url, stack.token, actions_secret=stack.actions_secret)
 
 
 def stored(stack, sender: str):

@@ -354,7 +354,7 @@ async def contact_page(request: web.Request) -> web.Response:
     contact = None
     if entry is not None:
         try:
-            contact = Vault(request.app[SETTINGS]["VAULT_KEY"]).open(entry.ciphertext)
+            contact = Vault.from_settings(request.app[SETTINGS]).open(entry.ciphertext)
         except KeyMissing as exc:
             return render(request, "error.html", status=503, title="Contact vault unavailable", message=str(exc))
     staff.audit(session, user, "contact_view", case.id, detail=f"kind {entry.kind}" if entry else "none on file")
