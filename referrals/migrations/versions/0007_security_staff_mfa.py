@@ -1,7 +1,7 @@
 """staff security: TOTP MFA and recovery codes, sign-in throttling, session details and re-authentication
 
 Revision ID: 0002_security
-Revises: 0005 (the lead re-chains branch migrations at merge; it must come after 0003, which makes
+Revises: 0002_hsds (chained after the directory updates at merge; it must come after 0003, which makes
 staff_users and staff_sessions)
 Create Date: 2026-12-02
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0002_security'
-down_revision = '0005'
+down_revision = '0002_hsds'
 branch_labels = None
 depends_on = None
 
