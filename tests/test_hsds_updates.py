@@ -110,3 +110,27 @@ def test_call_first_shows_in_the_program_list():
     p = dataclasses.replace(load_directory_file(SAMPLE)[0], call_first=True)
     assert program_line(1, Match(p), "en").endswith(". Call before you go: details may have changed.")
     assert program_line(1, Match(p), "es").endswith(". Llame antes de ir: los datos pueden haber cambiado.")
+
+
+def test_the_action_server_directory_marks_stale_programs(tmp_path, monkeypatch):
+    """The wiring residents meet: the action server's cached directory applies DIRECTORY_STALE_DAYS."""
+    from actions import services as action_services
+    from referrals.db import make_engine
+    from referrals.store import upgrade
+
+    url = f"sqlite:///{tmp_path / 'actions.db'}"
+    upgrade(url)
+    doc = sample()
+    doc["services"][0]["assured_date"] = "2001-01-01"
+    engine = make_engine(url)
+    load_feed(engine, write(tmp_path, doc), NEIGHBORHOODS)
+    engine.dispose()
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("DIRECTORY_STALE_DAYS", "30")
+    action_services.reset()
+    try:
+        programs, hoods = action_services.services().directory()
+        assert [p.id for p in programs if p.call_first] == [doc["services"][0]["id"]]
+        assert hoods["47102"] == "Eastside"
+    finally:
+        action_services.reset()
