@@ -225,6 +225,8 @@ class FlakyFeed:
 
     async def page(self, request: web.Request) -> web.Response:
         page = int(request.query.get("page", "1"))
+        if self.mode == "needs_key" and request.query.get("key") != "k-123":
+            return web.Response(status=401, text="api key required")
         if self.mode == "ignores_page":
             chunk = self.services[:2]
             return web.json_response({"total_items": 4, "page_number": 1, "last_page": False, "contents": chunk})
@@ -267,6 +269,15 @@ def test_a_failing_page_is_named_and_nothing_loads(mode, reason):
         with pytest.raises(DirectoryError) as exc:
             read_directory(url, timeout=1, per_page=2)
     assert exc.value.problems == [f"page 2 ({url}/services?page=2&per_page=2): {reason}"]
+
+
+def test_a_query_in_the_base_url_is_sent_with_every_page():
+    with FlakyFeed("needs_key") as url:
+        directory = read_directory(f"{url}/services?key=k-123", timeout=5, per_page=2)
+        with pytest.raises(DirectoryError) as exc:
+            read_directory(url, timeout=5, per_page=2)
+    assert [p.id for p in directory.programs] == [s["id"] for s in feed_services()[:4]]
+    assert exc.value.problems == [f"page 1 ({url}/services?page=1&per_page=2): HTTP 401 Unauthorized"]
 
 
 # --- the official OpenAPI document, with schemathesis -------------------------------------------
