@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, replace
 from dataclasses import field as dc_field
 from datetime import date
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, create_engine, event,
                         func, select)

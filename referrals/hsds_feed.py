@@ -302,13 +302,15 @@ def read_api(base_url: str, *, timeout: float = 10.0, per_page: int = 100, max_p
     `timeout` is the total seconds allowed for each request. Any failed page or detail stops the read with
     the page (or service) and the reason, and nothing is returned: a feed read halfway is not a directory.
     """
-    base = base_url.rstrip("/")
-    if base.endswith("/services"):
-        base = base[: -len("/services")]
-    parts = urlsplit(base)
+    parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise _error([f"{base_url}: not an http(s) URL"])
-    return asyncio.run(_read_api(base, timeout, per_page, max_pages))
+    path = parts.path.rstrip("/")
+    if path.endswith("/services"):
+        path = path[: -len("/services")]
+    # A query in the base URL (an API key some 211s ask for) is kept on every request.
+    base = f"{parts.scheme}://{parts.netloc}{path}"
+    return asyncio.run(_read_api(base, parts.query, timeout, per_page, max_pages))
 
 
 async def _get_json(session: aiohttp.ClientSession, url: str, what: str, timeout: float) -> Any:
@@ -329,7 +331,8 @@ async def _get_json(session: aiohttp.ClientSession, url: str, what: str, timeout
         raise _error([f"{what} ({url}): the answer is not JSON"]) from None
 
 
-async def _read_api(base: str, timeout: float, per_page: int, max_pages: int) -> Feed:
+async def _read_api(base: str, query: str, timeout: float, per_page: int, max_pages: int) -> Feed:
+    extra = f"&{query}" if query else ""
     feed = Feed(kind="api")
     client_timeout = aiohttp.ClientTimeout(total=timeout)
     limit = asyncio.Semaphore(DETAIL_CONCURRENCY)
@@ -337,7 +340,7 @@ async def _read_api(base: str, timeout: float, per_page: int, max_pages: int) ->
         page = 1
         previous: list[Any] = []
         while True:
-            url = f"{base}/services?page={page}&per_page={per_page}"
+            url = f"{base}/services?page={page}&per_page={per_page}{extra}"
             doc = await _get_json(session, url, f"page {page}", timeout)
             if kind_of(doc) != "page":
                 raise _error([f"page {page} ({url}): not an HSDS API page (no contents array with paging fields)"])
@@ -348,11 +351,13 @@ async def _read_api(base: str, timeout: float, per_page: int, max_pages: int) ->
                 raise _error([f"page {page} ({url}): lists the same services as page {page - 1}; the API "
                               "does not seem to page (last_page never came)"])
             previous = listed
+
             async def whole(item: Any) -> Any:
                 if isinstance(item, dict) and isinstance(item.get("id"), str) and not (set(item) & NESTED_KEYS):
                     # GET /services lists one-to-one fields only; the nested service is at /services/{id}.
                     async with limit:
-                        return await _get_json(session, f"{base}/services/{quote(item['id'], safe='')}",
+                        return await _get_json(session, f"{base}/services/{quote(item['id'], safe='')}"
+                                                        + (f"?{query}" if query else ""),
                                                f"service {item['id']} (listed on page {page})", timeout)
                 return item
 

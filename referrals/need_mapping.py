@@ -21,7 +21,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -199,6 +199,3 @@ def derive_eligibility(service: dict[str, Any], mapping: NeedMapping) -> dict[st
     return {"needs": needs, "zip_codes": zips, "max_income_ami_pct": ami, "accepting_referrals": True,
             "source": "derived", "why": why}
 
-
-def describe(eligibility: dict[str, Any]) -> Iterable[str]:
-    yield from eligibility.get("why") or ()

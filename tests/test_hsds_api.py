@@ -16,7 +16,6 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -70,7 +69,7 @@ def api(tmp_path_factory) -> Iterator[Api]:
                             cwd=ROOT, env={**os.environ, "DATABASE_URL": db_url, "HSDS_API_HOST": "127.0.0.1"},
                             stdout=log_file.open("wb"), stderr=subprocess.STDOUT)
     try:
-        wait_http(f"http://127.0.0.1:{port}/", proc, 30, "HSDS API", log_file)
+        wait_http(f"http://127.0.0.1:{port}/", proc, 90, "HSDS API", log_file)
         yield Api(f"http://127.0.0.1:{port}", db_url)
     finally:
         proc.terminate()
@@ -225,13 +224,15 @@ class FlakyFeed:
 
     async def page(self, request: web.Request) -> web.Response:
         page = int(request.query.get("page", "1"))
+        if self.mode == "needs_key" and request.query.get("key") != "k-123":
+            return web.Response(status=401, text="api key required")
         if self.mode == "ignores_page":
             chunk = self.services[:2]
             return web.json_response({"total_items": 4, "page_number": 1, "last_page": False, "contents": chunk})
         if page == 2 and self.mode == "503":
             return web.Response(status=503, text="busy")
         if page == 2 and self.mode == "hang":
-            await asyncio.sleep(3)  # longer than the reader waits (1 s), short enough to stop quickly
+            await asyncio.wait_for(self.release.wait(), 60)  # until the test is done with it
         chunk = self.services[(page - 1) * 2: page * 2]
         return web.json_response({"total_items": 4, "total_pages": 2, "page_number": page, "size": len(chunk),
                                   "first_page": page == 1, "last_page": page == 2, "empty": False,
@@ -239,6 +240,7 @@ class FlakyFeed:
 
     def __enter__(self) -> str:
         async def start():
+            self.release = asyncio.Event()
             app = web.Application()
             app.router.add_get("/services", self.page)
             self.runner = web.AppRunner(app)
@@ -253,20 +255,30 @@ class FlakyFeed:
         return f"http://127.0.0.1:{self.port}"
 
     def __exit__(self, *exc) -> None:
+        self.loop.call_soon_threadsafe(self.release.set)
         asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
 
 
 @pytest.mark.parametrize("mode, reason", [("503", "HTTP 503 Service Unavailable"),
-                                          ("hang", "no complete answer within 1 s"),
+                                          ("hang", "no complete answer within 3 s"),
                                           ("ignores_page", "lists the same services as page 1; the API does not "
                                                            "seem to page (last_page never came)")])
 def test_a_failing_page_is_named_and_nothing_loads(mode, reason):
     with FlakyFeed(mode) as url:
         with pytest.raises(DirectoryError) as exc:
-            read_directory(url, timeout=1, per_page=2)
+            read_directory(url, timeout=3, per_page=2)
     assert exc.value.problems == [f"page 2 ({url}/services?page=2&per_page=2): {reason}"]
+
+
+def test_a_query_in_the_base_url_is_sent_with_every_page():
+    with FlakyFeed("needs_key") as url:
+        directory = read_directory(f"{url}/services?key=k-123", timeout=5, per_page=2)
+        with pytest.raises(DirectoryError) as exc:
+            read_directory(url, timeout=5, per_page=2)
+    assert [p.id for p in directory.programs] == [s["id"] for s in feed_services()[:4]]
+    assert exc.value.problems == [f"page 1 ({url}/services?page=1&per_page=2): HTTP 401 Unauthorized"]
 
 
 # --- the official OpenAPI document, with schemathesis -------------------------------------------

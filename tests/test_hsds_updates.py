@@ -110,3 +110,72 @@ def test_call_first_shows_in_the_program_list():
     p = dataclasses.replace(load_directory_file(SAMPLE)[0], call_first=True)
     assert program_line(1, Match(p), "en").endswith(". Call before you go: details may have changed.")
     assert program_line(1, Match(p), "es").endswith(". Llame antes de ir: los datos pueden haber cambiado.")
+
+
+def test_the_action_server_directory_marks_stale_programs(tmp_path, monkeypatch):
+    """The wiring residents meet: the action server's cached directory applies DIRECTORY_STALE_DAYS."""
+    from actions import services as action_services
+    from referrals.db import make_engine
+    from referrals.store import upgrade
+
+    url = f"sqlite:///{tmp_path / 'actions.db'}"
+    upgrade(url)
+    doc = sample()
+    doc["services"][0]["assured_date"] = "2001-01-01"
+    engine = make_engine(url)
+    load_feed(engine, write(tmp_path, doc), NEIGHBORHOODS)
+    engine.dispose()
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("DIRECTORY_STALE_DAYS", "30")
+    action_services.reset()
+    try:
+        programs, hoods = action_services.services().directory()
+        assert [p.id for p in programs if p.call_first] == [doc["services"][0]["id"]]
+        assert hoods["47102"] == "Eastside"
+    finally:
+        action_services.reset()
+
+
+def test_a_211_feed_without_our_extension_reaches_residents(tmp_path, monkeypatch):
+    """End to end without Rasa: a standard feed (no x_eligibility) -> derived needs and ZIP codes -> the
+    action that lists programs shows it to a resident in that ZIP, with "call first" for a stale one."""
+    import asyncio
+
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions import services as action_services
+    from actions.programs import ActionShowPrograms
+    from referrals.db import make_engine
+    from referrals.store import upgrade
+
+    official = json.loads((ROOT / "referrals" / "hsds" / "examples" / "service_full.json").read_text())
+    svc = copy.deepcopy(official)
+    svc.update({"id": "5a0b8f3e-2c4d-4e6f-8a1b-3c5d7e9f1a2b", "name": "Eastside Job Club",
+                "assured_date": "2020-01-01", "minimum_age": 16, "maximum_age": 99,
+                "service_areas": [{"id": "20000000-0000-4000-8000-000000000001", "name": "47102",
+                                   "extent_type": "text"}]})
+    svc["attributes"][0]["taxonomy_term"].update({"code": "ND-3500", "name": "Job Search", "taxonomy": "AIRS"})
+    url = f"sqlite:///{tmp_path / 'actions.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    directory, _ = load_feed(engine, write(tmp_path, [svc]), NEIGHBORHOODS)
+    engine.dispose()
+    assert directory.programs[0].needs == ("employment",)
+    monkeypatch.setenv("DATABASE_URL", url)
+    action_services.reset()
+
+    def show(zip_code: str) -> list[str]:
+        tracker = Tracker("resident", {"need": "employment", "zip_code": zip_code, "language": "en"},
+                          {"text": "1", "metadata": {"channel": "web"}}, [], False, None, {}, "action_listen")
+        dispatcher = CollectingDispatcher()
+        asyncio.run(ActionShowPrograms().run(dispatcher, tracker, {}))
+        return [m["text"] for m in dispatcher.messages]
+
+    try:
+        lines = show("47102")
+        assert lines[-1].startswith("1. Eastside Job Club. \"+44 1234 234567\", The service is available")
+        assert lines[-1].endswith("Call before you go: details may have changed.")
+        assert not any("Eastside Job Club" in line for line in show("47101"))  # outside its service area
+    finally:
+        action_services.reset()
