@@ -417,3 +417,38 @@ def test_report_dates_at_the_ends_of_the_calendar_are_a_400(portal: Portal, quer
         response = analyst.get(path, params=query)
         assert response.status_code in (200, 400), (path, query, response.status_code)
         assert response.status_code != 500
+
+
+def test_the_audit_log_holds_no_password_code_or_typed_username(portal: Portal):  # noqa: F811
+    """ASVS 7.1.1: credentials never reach a log, not even a wrong password typed in the username box."""
+    c = Client(portal.url)
+    c.login("correct horse battery staple", "caseworker")  # the two boxes swapped
+    c.login("caseworker", "hunter2 is my password")
+    code = portal.code("caseworker")
+    c.get("/login")
+    c.post("/login", {"username": "caseworker", "password": PASSWORD})
+    c.get("/login/mfa")
+    c.post("/login/mfa", {"code": "314159"})
+    c.post("/login/mfa", {"code": code})
+    text = " ".join(f"{e.username} {e.action} {e.detail}" for e in portal.rows(AuditEntry))
+    assert "login" in text and "mfa_failed" in text
+    for secret in (PASSWORD, "correct horse", "hunter2", "314159", code, portal.totp["caseworker"]):
+        assert secret not in text, secret
+
+
+def test_migration_0002_security_goes_down_and_up(db_url):
+    from alembic import command
+    from sqlalchemy import func, select
+
+    from referrals.db import make_engine, make_sessionmaker
+    from referrals.store import alembic_config, upgrade
+
+    command.downgrade(alembic_config(db_url), "0005")
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        with make_sessionmaker(engine)() as s:
+            assert s.scalar(select(func.count()).select_from(LoginThrottle)) == 0
+            assert s.scalar(select(func.count()).select_from(RecoveryCode)) == 0
+    finally:
+        engine.dispose()
