@@ -452,3 +452,16 @@ def test_migration_0002_security_goes_down_and_up(db_url):
             assert s.scalar(select(func.count()).select_from(RecoveryCode)) == 0
     finally:
         engine.dispose()
+
+
+def test_a_step_on_a_referral_nobody_claimed_is_refused_and_audited(portal: Portal):  # noqa: F811
+    ref = portal.referral()
+    cw = portal.client("caseworker")
+    for path, form in ((f"/referrals/{ref}/steps", {"status": "enrolled", "reason": "x"}),
+                       (f"/referrals/{ref}/notes", {"note": "hello"})):
+        refused = cw.post(path, form)
+        assert refused.status_code == 403 and "only the caseworker who claimed" in refused.text
+    assert portal.case(ref).status == "new"
+    denied = _audit(portal, "access_denied", username="caseworker", referral_id=ref)
+    assert sorted(e.detail for e in denied) == ["POST /referrals/{id}/notes: not theirs to change",
+                                                "POST /referrals/{id}/steps: not theirs to change"]
