@@ -61,6 +61,21 @@ def _wait_out_throttles(p: Portal) -> None:
         s.execute(update(LoginThrottle).values(blocked_until=utcnow() - timedelta(seconds=1)))
 
 
+@pytest.fixture(autouse=True)
+def slow_machine_safe_delays(monkeypatch):
+    """The first delay is 5 s; a loaded CI machine can take longer than that between two sign-ins, and
+    the tests would see the delay run out. Here it is 30 s (the schedule itself is checked below)."""
+    monkeypatch.setattr(staff, "THROTTLE_FIRST_DELAY", timedelta(seconds=30))
+
+
+def test_delays_double_from_5_seconds_up_to_a_minute_for_a_username(monkeypatch):
+    monkeypatch.undo()  # the real first delay, not the one patched for the HTTP tests
+    free, cap = staff.THROTTLE_ACCOUNT
+    delays = [staff.throttle_delay(n, free, cap).total_seconds() for n in range(free + 6)]
+    assert delays == [0] * free + [5, 10, 20, 40, 60, 60]
+    assert staff.THROTTLE_ADDRESS[1] == staff.THROTTLE_MFA[1] == timedelta(minutes=15)
+
+
 @pytest.fixture
 def proxied(portal: Portal, db_url: str):  # noqa: F811
     """The same portal behind a trusted proxy, so a test can come from several client addresses."""
