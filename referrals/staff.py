@@ -108,6 +108,10 @@ class StaffError(ValueError):
     """Input a person can fix; the message says how."""
 
 
+class NotAllowed(StaffError):
+    """The person may see the case but not do this to it (audited as `access_denied`)."""
+
+
 class Conflict(StaffError):
     """The case changed under the request (claimed by someone else, already closed)."""
 
@@ -762,10 +766,10 @@ def claim(session: Session, case: ReferralCase, user: StaffUser, assignee: Staff
     """Claim a new referral for `user`, or (a supervisor) assign it to `assignee` of the same organization."""
     target = assignee or user
     if case.organization != user.organization or user.role not in ORG_ROLES:
-        raise StaffError("this referral belongs to another organization")
+        raise NotAllowed("this referral belongs to another organization")
     if assignee is not None:
         if user.role != "supervisor":
-            raise StaffError("only a supervisor assigns referrals")
+            raise NotAllowed("only a supervisor assigns referrals")
         if (not assignee.active or assignee.role not in ORG_ROLES
                 or assignee.organization != case.organization):
             raise StaffError("assign to an active caseworker or supervisor of this organization")
@@ -801,7 +805,7 @@ def record_step(session: Session, case: ReferralCase, user: StaffUser, status: s
                 on: datetime | None = None) -> None:
     """Record a step (contacted, enrolled, ...) that happened `on` a date, with its reason."""
     if not may_work(user, case):
-        raise StaffError("only the caseworker who claimed this referral, or a supervisor, records steps")
+        raise NotAllowed("only the caseworker who claimed this referral, or a supervisor, records steps")
     if status not in STEP_STATUSES:
         raise StaffError(f"unknown step {status!r}; use one of: {', '.join(STEP_STATUSES)}")
     if case.status == "closed":
@@ -825,7 +829,7 @@ def record_step(session: Session, case: ReferralCase, user: StaffUser, status: s
 
 def add_note(session: Session, case: ReferralCase, user: StaffUser, note: str) -> None:
     if not may_work(user, case):
-        raise StaffError("only the caseworker who claimed this referral, or a supervisor, adds notes")
+        raise NotAllowed("only the caseworker who claimed this referral, or a supervisor, adds notes")
     note = (note or "").strip()
     if not note:
         raise StaffError("the note is empty")

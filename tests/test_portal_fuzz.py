@@ -176,6 +176,10 @@ class Sessions:
             token, row = staff.start_session(s, s.get(StaffUser, self.p.users[username]), mfa_done=kind != "pending")
             return Actor(kind, token, row.csrf_token)
 
+    def forget(self, actor: Actor) -> None:
+        with self.p.sessions.begin() as s:
+            staff.end_session(s, actor.token)
+
     def actor(self, kind: str, fresh: bool) -> Actor:
         if fresh or kind not in self.standing:
             actor = self.make(kind)
@@ -207,7 +211,8 @@ async def _fuzz(p: Portal, n: int, seed: int) -> tuple[int, list[str], dict[int,
             kinds = _kinds_for(allowed)
             for _ in range(n):
                 kind = rng.choice(kinds)
-                actor = sessions.actor(kind, fresh=template in ENDS_SESSIONS or "/admin/users/{id}" in template)
+                fresh = template in ENDS_SESSIONS or "/admin/users/{id}" in template
+                actor = sessions.actor(kind, fresh=fresh)
                 body, headers, body_kind = (_body(rng, actor.csrf) if method == "POST" or rng.random() < .1
                                             else (None, {}, "none"))
                 cookies = [f"portal_session={actor.token}"] if actor.token else []
@@ -217,14 +222,15 @@ async def _fuzz(p: Portal, n: int, seed: int) -> tuple[int, list[str], dict[int,
                     cookies.append(f"portal_session={_header_safe(_text(rng)).replace(';', '')}")
                 if cookies:
                     headers = dict(headers) | {"Cookie": "; ".join(cookies)}
-                yield method, _path(rng, template, ids), body, headers, body_kind, actor.kind, template
+                yield (method, _path(rng, template, ids), body, headers, body_kind, actor.kind, template,
+                       actor if fresh else None)
 
     queue = jobs()
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()) as http:
         async def worker() -> None:
             nonlocal sent
-            for method, path, body, headers, body_kind, kind, template in queue:
+            for method, path, body, headers, body_kind, kind, template, fresh_actor in queue:
                 try:
                     async with http.request(method, URL(p.url + path, encoded=True), data=body, headers=headers,
                                             allow_redirects=False) as response:
@@ -233,6 +239,8 @@ async def _fuzz(p: Portal, n: int, seed: int) -> tuple[int, list[str], dict[int,
                 except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                     failures.append(f"{method} {path[:120]!r} body={body_kind} as {kind}: {type(exc).__name__}")
                     continue
+                if fresh_actor is not None and fresh_actor.token:  # so sessions do not pile up on /account
+                    sessions.forget(fresh_actor)
                 sent += 1
                 statuses[status] = statuses.get(status, 0) + 1
                 if status >= 500:

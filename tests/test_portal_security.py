@@ -61,6 +61,21 @@ def _wait_out_throttles(p: Portal) -> None:
         s.execute(update(LoginThrottle).values(blocked_until=utcnow() - timedelta(seconds=1)))
 
 
+@pytest.fixture(autouse=True)
+def slow_machine_safe_delays(monkeypatch):
+    """The first delay is 5 s; a loaded CI machine can take longer than that between two sign-ins, and
+    the tests would see the delay run out. Here it is 30 s (the schedule itself is checked below)."""
+    monkeypatch.setattr(staff, "THROTTLE_FIRST_DELAY", timedelta(seconds=30))
+
+
+def test_delays_double_from_5_seconds_up_to_a_minute_for_a_username(monkeypatch):
+    monkeypatch.undo()  # the real first delay, not the one patched for the HTTP tests
+    free, cap = staff.THROTTLE_ACCOUNT
+    delays = [staff.throttle_delay(n, free, cap).total_seconds() for n in range(free + 6)]
+    assert delays == [0] * free + [5, 10, 20, 40, 60, 60]
+    assert staff.THROTTLE_ADDRESS[1] == staff.THROTTLE_MFA[1] == timedelta(minutes=15)
+
+
 @pytest.fixture
 def proxied(portal: Portal, db_url: str):  # noqa: F811
     """The same portal behind a trusted proxy, so a test can come from several client addresses."""
@@ -417,3 +432,51 @@ def test_report_dates_at_the_ends_of_the_calendar_are_a_400(portal: Portal, quer
         response = analyst.get(path, params=query)
         assert response.status_code in (200, 400), (path, query, response.status_code)
         assert response.status_code != 500
+
+
+def test_the_audit_log_holds_no_password_code_or_typed_username(portal: Portal):  # noqa: F811
+    """ASVS 7.1.1: credentials never reach a log, not even a wrong password typed in the username box."""
+    c = Client(portal.url)
+    c.login("correct horse battery staple", "caseworker")  # the two boxes swapped
+    c.login("caseworker", "hunter2 is my password")
+    code = portal.code("caseworker")
+    c.get("/login")
+    c.post("/login", {"username": "caseworker", "password": PASSWORD})
+    c.get("/login/mfa")
+    c.post("/login/mfa", {"code": "314159"})
+    c.post("/login/mfa", {"code": code})
+    text = " ".join(f"{e.username} {e.action} {e.detail}" for e in portal.rows(AuditEntry))
+    assert "login" in text and "mfa_failed" in text
+    for secret in (PASSWORD, "correct horse", "hunter2", "314159", code, portal.totp["caseworker"]):
+        assert secret not in text, secret
+
+
+def test_migration_0002_security_goes_down_and_up(db_url):
+    from alembic import command
+    from sqlalchemy import func, select
+
+    from referrals.db import make_engine, make_sessionmaker
+    from referrals.store import alembic_config, upgrade
+
+    command.downgrade(alembic_config(db_url), "0005")
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        with make_sessionmaker(engine)() as s:
+            assert s.scalar(select(func.count()).select_from(LoginThrottle)) == 0
+            assert s.scalar(select(func.count()).select_from(RecoveryCode)) == 0
+    finally:
+        engine.dispose()
+
+
+def test_a_step_on_a_referral_nobody_claimed_is_refused_and_audited(portal: Portal):  # noqa: F811
+    ref = portal.referral()
+    cw = portal.client("caseworker")
+    for path, form in ((f"/referrals/{ref}/steps", {"status": "enrolled", "reason": "x"}),
+                       (f"/referrals/{ref}/notes", {"note": "hello"})):
+        refused = cw.post(path, form)
+        assert refused.status_code == 403 and "only the caseworker who claimed" in refused.text
+    assert portal.case(ref).status == "new"
+    denied = _audit(portal, "access_denied", username="caseworker", referral_id=ref)
+    assert sorted(e.detail for e in denied) == ["POST /referrals/{id}/notes: not theirs to change",
+                                                "POST /referrals/{id}/steps: not theirs to change"]

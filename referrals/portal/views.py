@@ -565,6 +565,10 @@ def _act(request: web.Request, case: ReferralCase, change) -> web.Response:
         change()
     except StaffError as exc:
         db(request).rollback()
+        if isinstance(exc, staff.NotAllowed):
+            staff.audit(db(request), current_user(request), "access_denied", case.id,
+                        detail=f"{request.method} {request.match_info.route.resource.canonical}: not theirs to change")
+            return _referral_view(request, case, error=str(exc), status=403)
         return _referral_view(request, case, error=str(exc), status=409 if isinstance(exc, staff.Conflict) else 400)
     if not staff.may_view(current_user(request), case):  # e.g. a caseworker's case reassigned away
         return redirect("/queue")
