@@ -1,7 +1,7 @@
 # The two commands a newcomer needs:
 #   make run    set everything up and run the assistant on embedded defaults (SQLite, in-memory Rasa stores)
 #   make test   set everything up and run the whole test suite
-.PHONY: setup run shell train validate test test-stories bench clean
+.PHONY: setup run shell train validate test test-stories bench clean fuzz-gateway
 
 PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa
@@ -33,3 +33,7 @@ bench: train
 
 clean:
 	rm -rf models results var/run
+
+# A longer fuzz run of the resident gateway than CI's 1,000 inputs per endpoint (tests/test_gateway_fuzz.py).
+fuzz-gateway: train
+	FUZZ_N=20000 $(PY) -m pytest tests/test_gateway_fuzz.py -q
