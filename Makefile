@@ -1,7 +1,7 @@
 # The two commands a newcomer needs:
 #   make run    set everything up and run the assistant on embedded defaults (SQLite, in-memory Rasa stores)
 #   make test   set everything up and run the whole test suite
-.PHONY: setup run shell train validate test test-stories bench clean fuzz-gateway
+.PHONY: setup run shell train validate test test-stories bench clean fuzz fuzz-portal fuzz-gateway
 
 PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa
@@ -27,6 +27,12 @@ test-stories: train
 
 test: setup validate test-stories
 	$(PY) -m pytest
+
+# Longer fuzz runs than CI's (which sends 1,000 hostile inputs per portal route, on PostgreSQL).
+fuzz: fuzz-portal fuzz-gateway
+
+fuzz-portal: setup
+	FUZZ_N=$${FUZZ_N:-20000} FUZZ_DATABASES=sqlite,postgresql REQUIRE_POSTGRES=1 $(PY) -m pytest tests/test_portal_fuzz.py -x -q -s
 
 bench: train
 	$(PY) scripts/bench_gateway.py

@@ -33,6 +33,7 @@ TEXTS = {
         "spanish": "Spanish spoken",
         "english_only": "English only",
         "check": "Check: {what}",
+        "call_first": "Call before you go: details may have changed",
         # Consent wording: stored word for word with each answer (docs/privacy.md), so change it with care.
         "ask_consent_followup": "One more thing. May we text you once later to ask how it went? Your referral stays the same either way.",
         "ask_consent_analytics": "May we use your answers, without your name or number, in reports on who the city is reaching? If yes, we'll ask 2 optional questions.",
@@ -61,6 +62,7 @@ TEXTS = {
         "spanish": "Hablan espanol",
         "english_only": "Solo en ingles",
         "check": "Confirme: {what}",
+        "call_first": "Llame antes de ir: los datos pueden haber cambiado",
         "ask_consent_followup": "Una cosa mas. Podemos enviarle un texto mas adelante, una sola vez, para saber como le fue? Su referido no cambia, diga lo que diga.",
         "ask_consent_analytics": "Podemos usar sus respuestas, sin su nombre ni numero, en informes sobre a quien llega la ciudad? Si acepta, le haremos 2 preguntas opcionales.",
         "ask_race_ethnicity": "Gracias. Cual es su raza u origen etnico? Elija todos los que apliquen, ej.: 1 4",
@@ -135,4 +137,6 @@ def program_line(n: int, match: Match, lang: str) -> str:
                      if d.code in DOUBTS["en"]})
     if doubts:
         parts.append(t(lang, "check", what=", ".join(doubts)))
+    if p.call_first:
+        parts.append(t(lang, "call_first"))
     return ". ".join(parts) + "."

@@ -33,7 +33,8 @@ class Services:
         now = time.monotonic()
         if self._directory is None or now - self._directory[0] > DIRECTORY_TTL:
             with self.sessions() as session:
-                self._directory = (now, load_programs(session), load_neighborhoods_table(session))
+                programs = load_programs(session, stale_days=int(self.settings["DIRECTORY_STALE_DAYS"]))
+                self._directory = (now, programs, load_neighborhoods_table(session))
         return self._directory[1], self._directory[2]
 
 

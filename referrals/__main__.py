@@ -1,4 +1,4 @@
-"""Command line of the referral store: `python -m referrals db upgrade | directory validate|load|export |
+"""Command line of the referral store: `python -m referrals db upgrade | directory validate|load|export|serve |
 users add|list|disable|enable | portal`."""
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ import sys
 from referrals import staff
 from referrals.config import Settings
 from referrals.db import load_programs, make_engine, make_sessionmaker
-from referrals.directory import DirectoryError, export_document, load_directory_file
+from referrals.directory import DirectoryError, export_document, read_directory
+from referrals.need_mapping import MappingError
 from referrals.reports import add_report_arguments, run_report_command
 from referrals.sample_data import add_sample_arguments, run_sample_command
-from referrals.store import load_directory, upgrade
+from referrals.store import load_feed, upgrade
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,11 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="command", required=True)
     db.add_parser("upgrade", help="create or migrate the schema (Alembic) at DATABASE_URL")
     d = sub.add_parser("directory", help="the HSDS program directory").add_subparsers(dest="command", required=True)
-    v = d.add_parser("validate", help="check an HSDS 3.0 directory file; print every problem")
-    v.add_argument("file")
-    ld = d.add_parser("load", help="validate, then replace the directory in the database (all or nothing)")
-    ld.add_argument("file")
+    v = d.add_parser("validate", help="check an HSDS 3.0 feed; print every problem, or the load report")
+    add_feed_arguments(v)
+    ld = d.add_parser("load", help="validate a feed, then update the directory in the database (all or nothing)")
+    add_feed_arguments(ld)
     ld.add_argument("--neighborhoods", help="zip,neighborhood CSV (default: NEIGHBORHOODS_FILE)")
+    sv = d.add_parser("serve", help="serve the directory as a read-only HSDS 3.0 API on HSDS_API_HOST:HSDS_API_PORT")
+    sv.add_argument("--port", type=int, help="port (default: HSDS_API_PORT)")
     ex = d.add_parser("export", help="write the directory in the database as HSDS 3.0 JSON")
     ex.add_argument("file", help="output path, or - for stdout")
     staff.add_cli(sub)
@@ -63,13 +66,24 @@ def main(argv: list[str] | None = None) -> int:
             upgrade(settings.database_url)
             print(f"database at head: {settings.database_url.split('@')[-1]}")
         elif args.command == "validate":
-            programs = load_directory_file(args.file)
-            print(f"{args.file}: valid HSDS 3.0 directory, {len(programs)} services")
+            directory = read_directory(feed_sources(args), args.mapping or settings["NEED_MAPPING_FILE"],
+                                       timeout=args.timeout, per_page=args.per_page)
+            print(f"{directory.source}: valid HSDS 3.0 directory, {len(directory.programs)} services")
+            print(directory.report())
         elif args.command == "load":
             upgrade(settings.database_url)
             engine = make_engine(settings.database_url)
-            n = load_directory(engine, args.file, args.neighborhoods or settings["NEIGHBORHOODS_FILE"])
-            print(f"loaded {n} services from {args.file}")
+            directory, changes = load_feed(engine, feed_sources(args),
+                                           args.neighborhoods or settings["NEIGHBORHOODS_FILE"],
+                                           args.mapping or settings["NEED_MAPPING_FILE"],
+                                           timeout=args.timeout, per_page=args.per_page)
+            engine.dispose()
+            print(f"loaded {len(directory.programs)} services from {directory.source}")
+            print(directory.report())
+            print(changes.text())
+        elif args.command == "serve":
+            from referrals.hsds_api import run
+            return run(settings, port=args.port)
         elif args.command == "export":
             engine = make_engine(settings.database_url)
             with make_sessionmaker(engine)() as session:
@@ -81,10 +95,23 @@ def main(argv: list[str] | None = None) -> int:
                 with open(args.file, "w", encoding="utf-8") as fh:
                     fh.write(out)
                 print(f"exported {len(doc['services'])} services to {args.file}")
-    except DirectoryError as exc:
+    except (DirectoryError, MappingError) as exc:
         print(str(exc), file=sys.stderr)
         return 1
     return 0
+
+
+def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", nargs="+", help="an HSDS 3.0 JSON file (directory, service, organization, array "
+                        "or API page); several page files in order; a folder or .zip of HSDS CSV files; or the "
+                        "base URL of an HSDS 3.0 API (http(s)://...)")
+    parser.add_argument("--mapping", help="need mapping CSV or YAML (default: NEED_MAPPING_FILE)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per API request (default 10)")
+    parser.add_argument("--per-page", type=int, default=100, help="services per API page requested (default 100)")
+
+
+def feed_sources(args: argparse.Namespace) -> str | list[str]:
+    return args.file[0] if len(args.file) == 1 else list(args.file)
 
 
 def run_purge(settings: Settings, days: int | None) -> int:

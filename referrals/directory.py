@@ -1,14 +1,15 @@
-"""The program directory: Open Referral HSDS 3.0 JSON in, typed programs out, HSDS back out.
+"""The program directory: HSDS 3.0 services in, typed programs out, HSDS back out.
 
-Why validate the whole file before anything is stored: a directory is edited by hand or exported from
-another system, and a half-loaded directory would silently send residents to the wrong programs. So
-`load_directory_file` either returns every program or raises `DirectoryError` listing every problem,
-each naming the record (service id and name) and the field (a JSON path).
+Why validate the whole feed before anything is stored: a directory comes from a 211, a partner platform or
+a hand-edited file, and a half-loaded directory would silently send residents to the wrong programs. So
+`read_directory` either returns every program or raises `DirectoryError` listing every problem, each naming
+the record (where it is in the feed, its id and name) and the field (a JSON path).
 
-The file is `{"hsds_version": "3.0", "publisher": ..., "services": [service, ...]}` where each service
-is a fully nested HSDS 3.0 service (organization, phones, schedules, languages, service_at_locations).
-Structured eligibility lives in the `x_eligibility` extension property (docs/directory.md); HSDS allows
-additional properties, so the file still validates as HSDS.
+`referrals/hsds_feed.py` turns every feed shape (our `{"services": [...]}` file, a service, an organization,
+arrays, API pages, a live API, the tabular package) into fully nested services; this module validates them
+against the official schema and builds programs. Structured eligibility lives in the optional `x_eligibility`
+extension (docs/directory.md); without it, `need_mapping.py` derives it from standard fields, and the
+`Directory.report()` says which service got which need and why.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
@@ -64,6 +66,24 @@ class Program:
     weekly_capacity: int | None = None
     provider: str = "partner"
     hsds: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # The HSDS assured_date is older than DIRECTORY_STALE_DAYS: residents are told to call first.
+    call_first: bool = False
+
+
+def assured_too_long_ago(hsds: dict[str, Any], max_age_days: int, today: date | None = None) -> bool:
+    """True when the service's `assured_date` (the last time someone checked it) is older than the limit.
+
+    A service without an assured_date is not flagged: most feeds leave it out, and a warning on every
+    program would teach residents to ignore it.
+    """
+    raw = hsds.get("assured_date")
+    if not isinstance(raw, str):
+        return False
+    try:
+        assured = date.fromisoformat(raw[:10])
+    except ValueError:
+        return False
+    return ((today or date.today()) - assured).days > max_age_days
 
 
 @lru_cache(maxsize=1)
@@ -83,33 +103,84 @@ def _path(error_path: Iterable[Any]) -> str:
     return out.lstrip(".") or "(service)"
 
 
-def _record(i: int, raw: Any) -> str:
+def _record(label: str | int, raw: Any) -> str:
+    label = f"services[{label}]" if isinstance(label, int) else label
     if isinstance(raw, dict):
-        return f"services[{i}] (id={raw.get('id', '?')!s}, name={str(raw.get('name', '?'))[:60]!r})"
-    return f"services[{i}]"
+        return f"{label} (id={raw.get('id', '?')!s}, name={str(raw.get('name', '?'))[:60]!r})"
+    return label
 
 
-def parse_directory(document: Any) -> list[Program]:
-    """Validate a parsed directory document and build programs, or raise DirectoryError."""
-    if not isinstance(document, dict) or not isinstance(document.get("services"), list):
-        raise DirectoryError(['top level: expected an object with a "services" array'])
-    if not document["services"]:
-        # Loading an empty file would silently empty the directory residents are matched against.
+@dataclass
+class Directory:
+    """A validated directory: the programs, where each program's needs came from, and the feed's notes."""
+
+    programs: list[Program]
+    eligibility: list[dict[str, Any]]
+    kind: str = "directory"
+    partial: bool = False
+    notes: list[str] = field(default_factory=list)
+    source: str = ""
+
+    def report(self) -> str:
+        """The load report: which service got which need and why, and which could not be placed."""
+        placed = [(p, e) for p, e in zip(self.programs, self.eligibility) if p.needs]
+        unplaced = [(p, e) for p, e in zip(self.programs, self.eligibility) if not p.needs]
+        lines = [f"{self.source}: {FEED_KINDS.get(self.kind, self.kind)}; {len(self.programs)} valid service(s)",
+                 f"  placed with a need: {len(placed)}; could not be placed: {len(unplaced)}"]
+        lines += [f"  note: {n}" for n in self.notes]
+        if unplaced:
+            lines.append("  could not be placed (loaded, but never offered to residents until the feed or the "
+                         "need mapping gives them a need):")
+            for p, e in unplaced:
+                lines.append(f"  - {p.id} {p.name[:60]!r}: " + "; ".join(e.get("why") or ["no needs"]))
+        if placed:
+            lines.append("  placed:")
+            for p, e in placed:
+                lines.append(f"  - {p.id} {p.name[:60]!r}: {', '.join(p.needs)}")
+                lines += [f"      {w}" for w in e.get("why") or ()]
+        return "\n".join(lines)
+
+
+FEED_KINDS = {
+    "directory": "a directory file (services array)",
+    "service": "one HSDS 3.0 service",
+    "organization": "one HSDS 3.0 organization with its services",
+    "service_at_location": "one HSDS 3.0 service_at_location",
+    "array": "an array of HSDS 3.0 records",
+    "page": "one page of an HSDS 3.0 API listing",
+    "pages": "consecutive pages of an HSDS 3.0 API listing",
+    "api": "a live HSDS 3.0 API",
+    "tabular": "an HSDS 3.0 tabular data package",
+}
+
+
+def extension_eligibility(ext: dict[str, Any]) -> dict[str, Any]:
+    return {**ext, "source": EXTENSION, "why": [f"{n}: listed in {EXTENSION}.needs" for n in ext["needs"]]}
+
+
+def parse_feed(feed: Any, mapping: Any = None) -> Directory:
+    """Validate every service of a feed (hsds_feed.Feed) and build programs, or raise DirectoryError.
+
+    Services with `x_eligibility` use it (validated against our extension schema); the others get their
+    needs and limits from standard fields through the need mapping (referrals/need_mapping.py).
+    """
+    from referrals.need_mapping import derive_eligibility, load_mapping
+
+    records = feed.services
+    if not records and not feed.problems:
         raise DirectoryError(["services: the array is empty; a directory needs at least one service"])
     service_v, ext_v = _validators()
-    problems: list[str] = []
-    seen: dict[str, int] = {}
-    for i, raw in enumerate(document["services"]):
-        where = _record(i, raw)
+    problems: list[str] = list(feed.problems)
+    seen: dict[str, str] = {}
+    for label, raw in records:
+        where = _record(label, raw)
         if not isinstance(raw, dict):
             problems.append(f"{where}: a service must be an object")
             continue
         for err in sorted(service_v.iter_errors(raw), key=lambda e: list(e.absolute_path)):
             problems.append(f"{where}: field {_path(err.absolute_path)}: {err.message[:200]}")
         ext = raw.get(EXTENSION)
-        if ext is None:
-            problems.append(f"{where}: field {EXTENSION}: missing (needs, accepting_referrals required)")
-        else:
+        if ext is not None:
             for err in ext_v.iter_errors(ext):
                 problems.append(
                     f"{where}: field {EXTENSION}{('.' + _path(err.absolute_path)) if err.absolute_path else ''}:"
@@ -118,8 +189,8 @@ def parse_directory(document: Any) -> list[Program]:
         sid = raw.get("id")
         if isinstance(sid, str):
             if sid in seen:
-                problems.append(f"{where}: field id: duplicate of services[{seen[sid]}]")
-            seen[sid] = i
+                problems.append(f"{where}: field id: duplicate of {seen[sid]}")
+            seen[sid] = label if isinstance(label, str) else f"services[{label}]"
         org = raw.get("organization")
         if isinstance(org, dict) and raw.get("organization_id") not in (None, org.get("id")):
             problems.append(f"{where}: field organization_id: does not match organization.id")
@@ -130,25 +201,37 @@ def parse_directory(document: Any) -> list[Program]:
                     problems.append(f"{where}: field {key}[{j}].service_id: does not match the service id")
     if problems:
         raise DirectoryError(problems)
-    return [_program(raw) for raw in document["services"]]
+    if mapping is None or isinstance(mapping, (str, Path)):
+        mapping = load_mapping(mapping)
+    programs, eligibility = [], []
+    for _, raw in records:
+        ext = raw.get(EXTENSION)
+        elig = extension_eligibility(ext) if ext is not None else derive_eligibility(raw, mapping)
+        programs.append(_program(raw, elig))
+        eligibility.append(elig)
+    return Directory(programs, eligibility, kind=feed.kind, partial=feed.partial, notes=list(feed.notes))
 
 
-def load_directory_file(path: str | Path) -> list[Program]:
+def parse_directory(document: Any, mapping: Any = None) -> list[Program]:
+    """Validate a parsed document of any HSDS shape and build programs, or raise DirectoryError."""
+    from referrals.hsds_feed import feed_from_document
+
+    return parse_feed(feed_from_document(document), mapping).programs
+
+
+def read_directory(sources: Any, mapping: Any = None, *, timeout: float = 10.0, per_page: int = 100) -> Directory:
+    """Read (file, files as pages, folder/zip of CSV, or API URL), validate all, and report; see hsds_feed."""
+    from referrals.hsds_feed import read_feed
+
+    feed = read_feed(sources, timeout=timeout, per_page=per_page)
+    directory = parse_feed(feed, mapping)
+    directory.source = ", ".join(str(s) for s in sources) if isinstance(sources, list) else str(sources)
+    return directory
+
+
+def load_directory_file(path: str | Path, mapping: Any = None) -> list[Program]:
     """Read and validate an HSDS directory file; nothing is returned unless all of it is valid."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise DirectoryError([f"{path}: cannot read ({exc.strerror})"]) from None
-    if size > MAX_FILE_BYTES:
-        raise DirectoryError([f"{path}: {size} bytes is larger than the {MAX_FILE_BYTES} byte limit"])
-    try:
-        document = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise DirectoryError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
-    except json.JSONDecodeError as exc:
-        raise DirectoryError([f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]) from None
-    return parse_directory(document)
+    return read_directory(path, mapping).programs
 
 
 def _first(items: list[dict[str, Any]] | None, key: str) -> Any:
@@ -167,11 +250,43 @@ def _address(raw: dict[str, Any]) -> str | None:
     return None
 
 
-def _program(raw: dict[str, Any]) -> Program:
-    ext = raw[EXTENSION]
+def _hours(raw: dict[str, Any]) -> str | None:
+    """The first schedule description; else the structured opening times of the first schedule that has them."""
+    schedules = [s for s in raw.get("schedules") or [] if isinstance(s, dict)]
+    described = _first(schedules, "description")
+    if described:
+        return described
+    for s in schedules:
+        if s.get("opens_at") and s.get("closes_at"):
+            days = str(s.get("byday") or "").replace(",", " ").split()
+            names = [DAYS.get(d[-2:].upper(), d) for d in days]
+            return (" ".join(names) + " " if names else "") + f"{str(s['opens_at'])[:5]}-{str(s['closes_at'])[:5]}"
+    return None
+
+
+DAYS = {"MO": "Mon", "TU": "Tue", "WE": "Wed", "TH": "Thu", "FR": "Fri", "SA": "Sat", "SU": "Sun"}
+
+
+def _phone(raw: dict[str, Any]) -> str | None:
+    """The service's phone; else one at its locations; else the organization's."""
+    found = _first(raw.get("phones"), "number")
+    if found:
+        return found
+    for sal in raw.get("service_at_locations") or []:
+        found = _first(sal.get("phones"), "number") or _first((sal.get("location") or {}).get("phones"), "number")
+        if found:
+            return found
+    return _first((raw.get("organization") or {}).get("phones"), "number")
+
+
+def _program(raw: dict[str, Any], eligibility: dict[str, Any] | None = None) -> Program:
+    """A program from a nested service and its eligibility (x_eligibility, or derived when absent)."""
+    ext = eligibility if eligibility is not None else raw.get(EXTENSION)
+    if ext is None:  # a row stored before eligibility was kept with it: derive with the default mapping
+        from referrals.need_mapping import derive_eligibility, default_mapping
+
+        ext = derive_eligibility(raw, default_mapping())
     org = raw.get("organization") or {}
-    phones = raw.get("phones") or []
-    schedules = raw.get("schedules") or []
     stages = ext.get("business_stages")
     return Program(
         id=raw["id"],
@@ -179,10 +294,10 @@ def _program(raw: dict[str, Any]) -> Program:
         organization=org.get("name") or "",
         description=raw.get("description") or "",
         needs=tuple(ext["needs"]),
-        phone=_first(phones, "number"),
+        phone=_phone(raw),
         url=raw.get("url"),
         address=_address(raw),
-        hours=_first(schedules, "description"),
+        hours=_hours(raw),
         application_process=raw.get("application_process"),
         languages=tuple(sorted({l["code"] for l in raw.get("languages") or [] if l.get("code")})) or ("en",),
         min_age=raw.get("minimum_age"),
@@ -191,7 +306,7 @@ def _program(raw: dict[str, Any]) -> Program:
         max_income_ami_pct=ext.get("max_income_ami_pct"),
         business_stages=tuple(stages) if stages else None,
         active=raw.get("status") == "active",
-        accepting_referrals=bool(ext["accepting_referrals"]),
+        accepting_referrals=bool(ext.get("accepting_referrals", True)),
         weekly_capacity=ext.get("weekly_referral_capacity"),
         provider=ext.get("provider", "partner"),
         hsds=raw,

@@ -9,8 +9,8 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 
 from referrals.config import Settings
-from referrals.db import load_programs, make_engine, make_sessionmaker, replace_directory
-from referrals.directory import load_directory_file, load_neighborhoods
+from referrals.db import DirectoryChanges, load_programs, make_engine, make_sessionmaker, update_directory
+from referrals.directory import Directory, load_neighborhoods, read_directory
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -29,12 +29,27 @@ def upgrade(url: str) -> None:
     command.upgrade(alembic_config(url), "head")
 
 
-def load_directory(engine: Engine, directory_file: str | Path, neighborhoods_file: str | Path) -> int:
-    """Validate the whole file first, then replace the directory in one transaction."""
-    programs = load_directory_file(directory_file)
-    neighborhoods = load_neighborhoods(neighborhoods_file)
+def load_directory(engine: Engine, directory_file: str | Path, neighborhoods_file: str | Path | None,
+                   mapping: str | Path | None = None) -> int:
+    """Validate the whole feed first, then update the directory in one transaction; the number of services."""
+    directory, _ = load_feed(engine, directory_file, neighborhoods_file, mapping)
+    return len(directory.programs)
+
+
+def load_feed(engine: Engine, sources: str | Path | list, neighborhoods_file: str | Path | None,
+              mapping: str | Path | None = None, *, timeout: float = 10.0,
+              per_page: int = 100) -> tuple[Directory, DirectoryChanges]:
+    """Read and validate a whole feed (any shape hsds_feed reads), then apply it in one transaction.
+
+    Nothing half-loads: a feed with any problem raises DirectoryError before the database is touched, and
+    a failure while writing rolls the whole transaction back.
+    """
+    directory = read_directory(sources, mapping, timeout=timeout, per_page=per_page)
+    neighborhoods = load_neighborhoods(neighborhoods_file) if neighborhoods_file else None
     with make_sessionmaker(engine).begin() as session:
-        return replace_directory(session, programs, neighborhoods)
+        changes = update_directory(session, directory.programs, directory.eligibility, neighborhoods,
+                                   partial=directory.partial)
+    return directory, changes
 
 
 def prepare(settings: Settings) -> Engine:
@@ -44,5 +59,6 @@ def prepare(settings: Settings) -> Engine:
     with make_sessionmaker(engine)() as session:
         empty = not load_programs(session)
     if empty:
-        load_directory(engine, settings["DIRECTORY_FILE"], settings["NEIGHBORHOODS_FILE"])
+        load_directory(engine, settings["DIRECTORY_FILE"], settings["NEIGHBORHOODS_FILE"],
+                       settings["NEED_MAPPING_FILE"])
     return engine

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Iterator
 
+import pyotp
 import pytest
 import requests
 from aiohttp import web
@@ -75,10 +76,14 @@ class RunningApp:
 
 
 class Client:
-    """One browser's worth of state: cookies, and the CSRF token of the last page with a form."""
+    """One browser's worth of state: cookies, and the CSRF token of the last page with a form.
 
-    def __init__(self, base: str):
-        self.base, self.http, self.csrf = base, requests.Session(), ""
+    With `portal`, `login` also does the second step as a person with the authenticator app would:
+    it enrolls the app the first time (reading the key off the page) and answers the code."""
+
+    def __init__(self, base: str, portal: "Portal | None" = None):
+        self.base, self.http, self.csrf, self.portal = base, requests.Session(), "", portal
+        self.recovery_codes: list[str] = []
 
     def get(self, path: str, **kw) -> requests.Response:
         response = self.http.get(self.base + path, allow_redirects=False, timeout=30, **kw)
@@ -94,10 +99,23 @@ class Client:
         return response
 
     def login(self, username: str, password: str = PASSWORD) -> requests.Response:
+        """Password, then (with a portal) the TOTP step; the last response of the two."""
         self.get("/login")
         response = self.post("/login", {"username": username, "password": password})
+        if response.status_code == 303 and response.headers["Location"] == "/login/mfa" and self.portal:
+            response = self.answer_code(username)
         if response.status_code == 303:
             self.get(response.headers["Location"])  # the landing page carries the session's CSRF token
+        return response
+
+    def answer_code(self, username: str) -> requests.Response:
+        page = self.get("/login/mfa")
+        shown = re.search(r'id="secret">([A-Z2-7 ]+)<', page.text)
+        if shown:  # first sign-in: enroll the app with the key the page shows
+            self.portal.totp[username] = shown.group(1).replace(" ", "")
+        response = self.post("/login/mfa", {"code": self.portal.code(username)})
+        if shown and response.status_code == 200:
+            self.recovery_codes = re.findall(r"<code>([A-Z0-9-]{19})</code>", response.text)
         return response
 
     def _remember_token(self, response: requests.Response) -> None:
@@ -114,13 +132,22 @@ class Portal:
     settings: Settings
     vault: Vault
     users: dict[str, int]
+    totp: dict[str, str] = field(default_factory=dict)  # username -> the authenticator app's key
     phones: dict[str, str] = field(default_factory=dict)
 
     def client(self, username: str | None = None) -> Client:
-        c = Client(self.url)
+        c = Client(self.url, self)
         if username:
             assert c.login(username).status_code == 303, f"{username} could not sign in"
         return c
+
+    def code(self, username: str) -> str:
+        """The code the user's app shows now. Each 30-second step signs in once (replay guard); tests
+        sign the same person in many times a minute, so this moves their guard back, as if the next
+        step had come. tests/test_portal_security.py checks the guard itself."""
+        with self.sessions.begin() as s:
+            s.execute(update(StaffUser).where(StaffUser.username == username).values(totp_last_step=None))
+        return pyotp.TOTP(self.totp[username]).now()
 
     def referral(self, program_id: str = CDL, claimed_by: str | None = None) -> str:
         """A consented referral with its sealed phone number; optionally claimed by a user already."""
@@ -172,20 +199,22 @@ def portal(db_url: str) -> Iterator[Portal]:
     accounts = {"caseworker": ("caseworker", ORG), "cw2": ("caseworker", ORG), "supervisor": ("supervisor", ORG),
                 "outsider": ("caseworker", OTHER_ORG), "analyst": ("analyst", None), "admin": ("admin", None),
                 "spare": ("caseworker", ORG)}
-    users = {}
+    users, totp = {}, {}
     with sessions.begin() as s:
         # argon2 is slow on purpose (most of a second on a busy machine): the rows share one hash of
         # PASSWORD made once per run; test_admin_creates_an_account and the CLI tests hash for real.
         for name, (role, org) in accounts.items():
+            # Enrolled already (tests/test_portal_security.py enrolls through the pages).
+            totp[name] = pyotp.random_base32(32)
             user = StaffUser(username=name, role=role, organization=org, password_hash=_password_hash(),
-                             active=True, failed_logins=0)
+                             active=True, failed_logins=0, totp_secret=totp[name], totp_enrolled_at=utcnow())
             s.add(user)
             s.flush()
             users[name] = user.id
     settings = portal_settings(db_url)
     running = RunningApp(make_app(settings, engine))
     try:
-        yield Portal(running.url, engine, sessions, settings, Vault(VAULT_KEY), users)
+        yield Portal(running.url, engine, sessions, settings, Vault(VAULT_KEY), users, totp)
     finally:
         running.stop()
         engine.dispose()
@@ -195,6 +224,7 @@ def portal(db_url: str) -> Iterator[Portal]:
 
 PUBLIC = "public"
 ANY = frozenset(ROLES)
+MFA = frozenset({"mfa-step"})  # only a session that passed the password and not yet the code
 # What each route must allow. A new route makes test_every_route_is_in_the_matrix fail until it is here.
 EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/healthz"): PUBLIC,
@@ -202,6 +232,15 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
     ("POST", "/logout"): ANY,
+    ("GET", "/login/mfa"): MFA,
+    ("POST", "/login/mfa"): MFA,
+    ("GET", "/reauth"): ANY,
+    ("POST", "/reauth"): ANY,
+    ("GET", "/account"): ANY,
+    ("POST", "/account/password"): ANY,
+    ("POST", "/account/sessions/revoke"): ANY,
+    ("POST", "/account/sessions/revoke-others"): ANY,
+    ("POST", "/account/recovery-codes"): ANY,
     ("GET", "/"): ANY,
     ("GET", "/queue"): frozenset({"caseworker", "supervisor"}),
     ("GET", "/referrals/{id}"): frozenset({"caseworker", "supervisor"}),
@@ -219,6 +258,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/admin/users"): frozenset({"admin"}),
     ("POST", "/admin/users/{id}/disable"): frozenset({"admin"}),
     ("POST", "/admin/users/{id}/enable"): frozenset({"admin"}),
+    ("POST", "/admin/users/{id}/reset-mfa"): frozenset({"admin"}),
     ("GET", "/admin/directory"): frozenset({"admin"}),
 }
 
@@ -255,9 +295,32 @@ def _prepare(p: Portal, key: tuple[str, str], role: str | None) -> tuple[str, di
         "/admin/users": {"username": f"new-{uuid.uuid4().hex[:8]}", "role": "analyst", "organization": "",
                          "password": PASSWORD, "password2": PASSWORD},
         "/login": {"username": "analyst", "password": PASSWORD} if method == "POST" else {},
+        "/reauth": {"password": PASSWORD, "code": p.code(role) if role else "123456", "next": "/"},
+        "/account/password": {"current_password": PASSWORD, "new_password": NEW_PASSWORD,
+                               "new_password2": NEW_PASSWORD},
+        "/account/sessions/revoke": {"session": _other_session(p, role)},
     }.get(template, {})
     path = (template.replace("{id}", ref or str(p.users["spare"])).replace("{name}", "portal.css"))
     return path, data, ref
+
+
+NEW_PASSWORD = "tangerine kayak under marble"
+# Forms that answer with a page (200) when they work, rather than redirecting.
+ANSWERS_WITH_A_PAGE = {("POST", "/account/recovery-codes")}
+
+
+def _other_session(p: Portal, role: str | None) -> str:
+    """Another signed-in session of the role's account (say, on their other computer), to sign out."""
+    if role is None:
+        return "0" * 64
+    with p.sessions.begin() as s:
+        _, row = staff.start_session(s, s.get(StaffUser, p.users[role]), mfa_done=True)
+        return row.id
+
+
+def _undo_password_change(p: Portal) -> None:
+    with p.sessions.begin() as s:
+        s.execute(update(StaffUser).values(password_hash=_password_hash()))
 
 
 def _leaks(p: Portal, body: str) -> list[str]:
@@ -288,18 +351,24 @@ def test_authorization_matrix_every_route_for_every_role(portal: Portal):
             path, data, ref = _prepare(portal, key, role)
             before = _case_state(portal, ref)
             response = client.get(path) if method == "GET" else client.post(path, data)
+            if template == "/account/password":
+                _undo_password_change(portal)
             is_allowed = allowed == PUBLIC or (role is not None and role in allowed)
             status, location = response.status_code, response.headers.get("Location", "")
             cell = f"{method} {template} as {role or 'anonymous'}: {status} {location}"
             if is_allowed:
                 # Pages answer 200; forms (and "/", and the login page once signed in) redirect onwards.
-                onwards = status == 303 and (not location.startswith("/login") or template == "/logout")
+                onwards = status == 303 and (not location.startswith("/login") or template == "/logout"
+                                             or location == "/login/mfa")
                 ok = onwards if method == "POST" or template == "/" else status == 200 or (
                     template == "/login" and role is not None and onwards)
+                if key in ANSWERS_WITH_A_PAGE:
+                    ok = status == 200
                 if not ok:
                     failures.append("refused " + cell)
             else:
-                denied = status == 403 or (status == 303 and location.startswith("/login"))
+                denied = status == 403 or (status == 303 and location.startswith("/login")) or (
+                    allowed == MFA and status == 303 and location == "/")
                 if not denied:
                     failures.append("allowed " + cell)
                 if _leaks(portal, response.text):
@@ -317,7 +386,7 @@ def test_a_route_without_a_declaration_is_refused_even_to_an_admin(portal: Porta
     app.router.add_get("/undeclared", undeclared)
     running = RunningApp(app)
     try:
-        admin = Client(running.url)
+        admin = Client(running.url, portal)
         assert admin.login("admin").status_code == 303
         response = admin.get("/undeclared")
         assert response.status_code == 403 and "secret" not in response.text
@@ -521,7 +590,7 @@ def test_session_ends_12_hours_after_sign_in_however_active(portal: Portal):
 
 def test_sign_in_always_makes_a_new_session_id(portal: Portal):
     """Session fixation: a cookie planted before sign-in, or an earlier session, never becomes the session."""
-    victim = Client(portal.url)
+    victim = portal.client()
     victim.http.cookies.set("portal_session", "planted-by-an-attacker", domain="127.0.0.1", path="/")
     assert victim.login("caseworker").status_code == 303
     first = victim.http.cookies.get("portal_session")
@@ -614,29 +683,10 @@ def test_login_form_without_its_token_is_refused(portal: Portal):
     assert response.status_code == 403 and not _session_rows(portal, "caseworker")
 
 
-# --- sign-in and lock-out -----------------------------------------------------------------------
+# --- sign-in -----------------------------------------------------------------------
 
-def test_five_failed_sign_ins_lock_the_account_for_15_minutes_without_saying_so(portal: Portal):
-    c = Client(portal.url)
-    unknown = c.login("nobody-by-this-name", "whatever-password")
-    for _ in range(5):
-        wrong = c.login("caseworker", "not the password at all")
-        assert wrong.status_code == 401
-    locked = c.login("caseworker")  # the right password, but locked
-    assert locked.status_code == 401 and not _session_rows(portal, "caseworker")
-    message = re.search(r'role="alert">([^<]+)<', locked.text).group(1)
-    assert message == re.search(r'role="alert">([^<]+)<', unknown.text).group(1), \
-        "locked, wrong and unknown must read the same"
-    assert "locked for 15 minutes" in message
-    (user,) = portal.rows(StaffUser, StaffUser.username == "caseworker")
-    until = staff.as_utc(user.locked_until) - utcnow()
-    assert timedelta(minutes=14) < until <= timedelta(minutes=15)
-    assert portal.rows(AuditEntry, AuditEntry.action == "account_locked", AuditEntry.username == "caseworker")
-
-    with portal.sessions.begin() as s:  # fifteen minutes later
-        s.execute(update(StaffUser).where(StaffUser.username == "caseworker")
-                  .values(locked_until=utcnow() - timedelta(seconds=1)))
-    assert c.login("caseworker").status_code == 303
+# Throttling (which replaced the lock-out), MFA, password change, own sessions and re-authentication:
+# tests/test_portal_security.py.
 
 
 def test_a_disabled_account_cannot_sign_in_and_loses_its_sessions(portal: Portal):
@@ -645,10 +695,10 @@ def test_a_disabled_account_cannot_sign_in_and_loses_its_sessions(portal: Portal
     admin = portal.client("admin")
     assert admin.post(f"/admin/users/{portal.users['spare']}/disable").status_code == 303
     assert spare.get("/queue").status_code == 303
-    assert Client(portal.url).login("spare").status_code == 401
+    assert portal.client().login("spare").status_code == 401
     assert admin.post(f"/admin/users/{portal.users['admin']}/disable").status_code == 400, "not yourself"
     assert admin.post(f"/admin/users/{portal.users['spare']}/enable").status_code == 303
-    assert Client(portal.url).login("spare").status_code == 303
+    assert portal.client().login("spare").status_code == 303
 
 
 def test_admin_creates_an_account_and_bad_input_gets_a_message(portal: Portal):
@@ -662,7 +712,10 @@ def test_admin_creates_an_account_and_bad_input_gets_a_message(portal: Portal):
     made = admin.post("/admin/users", {"username": "kim", "role": "caseworker", "organization": ORG,
                                        "password": PASSWORD, "password2": PASSWORD})
     assert made.status_code == 303
-    assert Client(portal.url).login("kim").headers["Location"] == "/queue"
+    kim_signs_in = portal.client()
+    first = kim_signs_in.login("kim")  # first sign-in: enrolls the app, then shows the recovery codes
+    assert first.status_code == 200 and len(kim_signs_in.recovery_codes) == 10
+    assert 'href="/queue"' in first.text
     taken = admin.post("/admin/users", {"username": "kim", "role": "analyst", "organization": "",
                                         "password": PASSWORD, "password2": PASSWORD})
     assert taken.status_code == 400 and "taken" in taken.text

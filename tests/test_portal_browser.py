@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from referrals.db import ReferralLogEntry
+import pyotp
+
+from referrals import staff
 from tests.test_portal import NEIGHBORHOOD, PASSWORD, Portal, portal  # noqa: F401  (portal is a fixture)
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -35,6 +38,16 @@ def browser():
             chromium.close()
 
 
+def sign_in(page, portal: Portal, username: str, password: str = PASSWORD) -> None:  # noqa: F811
+    """Password, then the code from the authenticator app, as a person types them."""
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]:has-text('Sign in')")
+    page.wait_for_url(re.compile(r"/login/mfa$"))
+    page.fill("#code", portal.code(username))
+    page.click("button[type=submit]:has-text('Continue')")
+
+
 def test_caseworker_claims_a_referral_and_closes_it_in_the_browser(portal: Portal, browser):  # noqa: F811
     ref = portal.referral()
     phone = portal.phones[ref]
@@ -45,9 +58,7 @@ def test_caseworker_claims_a_referral_and_closes_it_in_the_browser(portal: Porta
 
     page.goto(portal.url + "/")
     assert page.url.endswith("/login")
-    page.fill("input[name=username]", "caseworker")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]:has-text('Sign in')")
+    sign_in(page, portal, "caseworker")
     page.wait_for_url(re.compile(r"/queue$"))
 
     row = page.locator(f"tr[data-referral='{ref}']")
@@ -94,9 +105,8 @@ def test_equity_page_renders_its_charts_offline(portal: Portal, browser):  # noq
     outside = []
     page.on("request", lambda r: None if r.url.startswith(portal.url) else outside.append(r.url))
     page.goto(portal.url + "/login")
-    page.fill("input[name=username]", "analyst")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]:has-text('Sign in')")
+    sign_in(page, portal, "analyst")
+    page.wait_for_url(re.compile(r"/analyst$"))
     page.goto(portal.url + "/reports")
     charts = page.locator("svg[role=img]")
     assert charts.count() >= 5
@@ -105,3 +115,33 @@ def test_equity_page_renders_its_charts_offline(portal: Portal, browser):  # noq
     assert page.locator("svg[role=img] rect").count() > 10, "bars are there"
     assert page.evaluate("getComputedStyle(document.querySelector('.equity-report')).fontFamily") != ""
     assert outside == [], "no CDN, no outside call"
+
+
+def test_first_sign_in_enrolls_the_app_from_the_qr_code_in_the_browser(portal: Portal, browser):  # noqa: F811
+    """The enrollment page as Chromium shows it: the QR code is drawn (inline SVG, nothing blocked by the
+    CSP, nothing loaded from outside), the key typed into an app gives a code that works, and the
+    recovery codes are shown before the queue."""
+    with portal.sessions.begin() as s:
+        staff.create_user(s, "noor", "caseworker", "lantern orbit velvet thimble", "Riverbend Community College")
+    page = browser.new_page()
+    page.set_default_timeout(20_000)
+    outside, violations = [], []
+    page.on("request", lambda r: None if r.url.startswith(portal.url) else outside.append(r.url))
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(portal.url + "/login")
+    page.fill("input[name=username]", "noor")
+    page.fill("input[name=password]", "lantern orbit velvet thimble")
+    page.click("button[type=submit]:has-text('Sign in')")
+    page.wait_for_url(re.compile(r"/login/mfa$"))
+    qr = page.locator("#qr svg")
+    box = qr.bounding_box()
+    assert box and box["width"] >= 150 and abs(box["width"] - box["height"]) < 2, "a square QR code is drawn"
+    assert page.locator("#qr svg path").count() >= 1
+    secret = page.locator("#secret").inner_text().replace(" ", "")
+    page.fill("#code", pyotp.TOTP(secret).now())
+    page.click("#enroll")
+    page.wait_for_selector("#recovery-codes")
+    assert page.locator("#recovery-codes li").count() == 10
+    page.click("#continue")
+    page.wait_for_url(re.compile(r"/queue$"))
+    assert outside == [] and violations == [], (outside, violations)

@@ -50,7 +50,8 @@ def test_add_list_disable_an_account(directory_db: str):
     made = users(directory_db, "add", "ana", "--role", "caseworker", "--org", ORG, "--password-stdin",
                  stdin=PASSWORD + "\n")
     assert made.returncode == 0, made.stderr
-    assert made.stdout.strip() == f"created caseworker ana of {ORG}"
+    assert made.stdout.splitlines()[0] == f"created caseworker ana of {ORG}"
+    assert "first sign-in" in made.stdout and "authenticator app" in made.stdout
     user = account(directory_db, "ana")
     assert user.password_hash.startswith("$argon2id$") and PASSWORD not in user.password_hash
     engine = make_engine(directory_db)
@@ -75,6 +76,10 @@ def test_add_list_disable_an_account(directory_db: str):
      "no program in the directory belongs to"),
     (("add", "bo", "--role", "admin", "--org", ORG, "--password-stdin"), PASSWORD + "\n", "leave out --org"),
     (("disable", "nobody"), "", "no account 'nobody'"),
+    (("add", "bo", "--role", "analyst", "--password-stdin"), "qwertyuiopasdfgh\n", "too easy to guess"),
+    (("add", "bo", "--role", "analyst", "--password-stdin"), "LeaveMeAlone\n", "common or breached"),
+    (("add", "bo\x1bx", "--role", "analyst", "--password-stdin"), PASSWORD + "\n", "control characters"),
+    (("reset-mfa", "nobody"), "", "no account 'nobody'"),
 ])
 def test_bad_input_is_refused_with_a_message_and_creates_nothing(directory_db: str, args, stdin, message):
     result = users(directory_db, *args, stdin=stdin)
@@ -109,3 +114,29 @@ def test_password_asked_twice_must_match(db_url: str, capsys):
     assert code == 1 and "differ" in err and account(db_url, "di") is None
     code, err = _terminal_add(db_url, [PASSWORD, PASSWORD], capsys)
     assert code == 0 and account(db_url, "di").role == "admin"
+
+
+def test_reset_mfa_on_the_command_line_makes_them_enroll_again(directory_db: str):
+    """For the last admin who lost their phone and their recovery codes: done on the server, audited."""
+    assert users(directory_db, "add", "eve", "--role", "admin", "--password-stdin",
+                 stdin=PASSWORD + "\n").returncode == 0
+    engine = make_engine(directory_db)
+    try:
+        with make_sessionmaker(engine).begin() as s:
+            eve = s.scalar(select(StaffUser).where(StaffUser.username == "eve"))
+            staff.enrollment_secret(s, eve)
+            eve.totp_enrolled_at = staff.utcnow()
+            staff.new_recovery_codes(s, eve)
+            staff.start_session(s, eve, mfa_done=True)
+        assert "enrolled" in users(directory_db, "list").stdout
+        reset = users(directory_db, "reset-mfa", "eve")
+        assert reset.returncode == 0 and "enroll" in reset.stdout
+        with make_sessionmaker(engine)() as s:
+            eve = s.scalar(select(StaffUser).where(StaffUser.username == "eve"))
+            assert not eve.mfa_enrolled and eve.totp_secret is None
+            assert staff.recovery_codes_left(s, eve) == 0
+            assert not s.scalars(select(staff.StaffSession).where(staff.StaffSession.user_id == eve.id)).all()
+            (entry,) = s.scalars(select(staff.AuditEntry).where(staff.AuditEntry.action == "mfa_reset")).all()
+            assert entry.username is None and entry.detail == "eve on the command line"
+    finally:
+        engine.dispose()

@@ -146,7 +146,8 @@ def test_upgrade_twice_is_harmless(db_url, engine, sessions):
     with engine.connect() as conn:
         assert conn.execute(text("select version_num from alembic_version")).scalars().all() == [head]
         assert count(conn, ReferralCase) == 1 and count(conn, ReferralLogEntry) == 1
-    assert set(inspect(engine).get_table_names()) == {
+    # every table of the first release is still there (test_migrations_match_the_models checks the rest)
+    assert set(inspect(engine).get_table_names()) >= {
         "alembic_version", "programs", "neighborhoods", "residents", "referral_cases", "referral_log",
         "contact_vault", "inbound_messages", "staff_users", "staff_sessions", "audit_log", "case_events",
         "sms_opt_outs", "consents", "crisis_flags"}

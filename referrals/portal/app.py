@@ -56,7 +56,8 @@ async def http_error_middleware(request: web.Request, handler) -> web.StreamResp
         raise
 
 
-PAGES = {404: ("Not found", "There is no such page here, or it is not yours to see."),
+PAGES = {400: ("Bad request", "The request could not be read. Go back, reload the page and try again."),
+         404: ("Not found", "There is no such page here, or it is not yours to see."),
          405: ("Method not allowed", "This page does not take that kind of request."),
          413: ("Too large", "The form sent was too large.")}
 

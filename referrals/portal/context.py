@@ -27,6 +27,23 @@ DB = web.RequestKey("portal_db", Session)
 USER = web.RequestKey("portal_user", StaffUser)
 STAFF_SESSION = web.RequestKey("portal_staff_session", StaffSession)
 LOGIN_CSRF = web.RequestKey("portal_login_csrf", str)
+# The account of a session that has passed the password but not yet the TOTP step. It is not USER:
+# nothing but the TOTP step (and signing out) treats it as signed in.
+PENDING_USER = web.RequestKey("portal_pending_user", StaffUser)
+
+
+def pending_user(request: web.Request) -> StaffUser | None:
+    return request.get(PENDING_USER)
+
+
+async def read_form(request: web.Request):
+    """The request's form fields; a body that is not a well-formed form answers 400, never 500."""
+    try:
+        return await request.post()
+    except web.HTTPException:
+        raise
+    except (ValueError, UnicodeError, LookupError, AssertionError) as exc:  # bad bytes, bad charset, bad multipart
+        raise web.HTTPBadRequest(text=f"the form could not be read ({type(exc).__name__})") from None
 
 
 def db(request: web.Request) -> Session:

@@ -17,9 +17,11 @@ from sqlalchemy import func, select, text
 
 from referrals import staff
 from referrals.db import ContactEntry, ProgramRow, ReferralCase, utcnow
-from referrals.portal.auth import (ANY_STAFF, LOGIN_CSRF_COOKIE, clear_cookie, fresh_login_csrf, public, roles,
+from referrals.portal.auth import (ANY_STAFF, LOGIN_CSRF_COOKIE, allow_pending, clear_cookie, client_address,
+                                   fresh_login_csrf, mfa_step, public, reauth, roles, safe_next,
                                    session_cookie_name, session_token, set_cookie)
-from referrals.portal.context import SETTINGS, current_user, db, redirect, render
+from referrals.portal.context import (SETTINGS, STAFF_SESSION, USER, current_user, db, pending_user, read_form, redirect,
+                                      render)
 from referrals.staff import STATUSES, STEP_STATUSES, StaffError, StaffUser
 from referrals.vault import KeyMissing, Vault
 
@@ -29,9 +31,10 @@ STATIC = Path(__file__).resolve().parent / "static"
 STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml", ".png": "image/png",
                 ".woff2": "font/woff2"}
 LANDING = {"caseworker": "/queue", "supervisor": "/queue", "analyst": "/analyst", "admin": "/admin/users"}
-# One message for every failed sign-in: it must not tell whether the username exists or is locked.
-LOGIN_FAILED = ("Sign-in failed. Check your username and password. After 5 failed attempts in a row an "
-                "account is locked for 15 minutes.")
+# One message for every failed sign-in: it must not tell whether the username exists.
+LOGIN_FAILED = ("Sign-in failed. Check your username and password. After several failed attempts, the "
+                "next ones must wait a little longer each time.")
+CODE_FAILED = "That code did not work. Enter the 6-digit code your app shows now, or one of your recovery codes."
 
 
 # --- public ---------------------------------------------------------------------------------------
@@ -69,31 +72,243 @@ async def login_form(request: web.Request) -> web.Response:
     return response
 
 
+def _throttled(request: web.Request, wait, template: str, **context) -> web.Response:
+    seconds = max(1, int(wait.total_seconds() + 0.999))
+    response = render(request, template, status=429, error=f"Too many attempts. Wait {seconds} seconds, then try "
+                                                              "again.", **context)
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def _count_attempt(request: web.Request, limits: dict, user: StaffUser | None):
+    """Count one attempt before any secret is checked (committed at once, so parallel requests see it);
+    the wait when the attempt must not go on. Throttling that starts is audited once, not per attempt."""
+    session = db(request)
+    wait = staff.throttle_attempt(session, limits)
+    if not wait:
+        for key, row in ((k, session.get(staff.LoginThrottle, k)) for k in limits):
+            if row is not None and row.blocked_until is not None and row.failures == limits[key][0]:
+                kind = key.split(":", 1)[0]
+                staff.audit(session, user if kind != "address" else None, "throttled",
+                            detail=(f"sign-ins from {key.split(':', 1)[1]}" if kind == "address" else f"{kind} checks")
+                            + f" slowed after {row.failures} attempts")
+    session.commit()
+    return wait
+
+
 @public
 async def login(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await read_form(request)
     username = str(form.get("username", ""))[:200]
     password = str(form.get("password", ""))[:4 * staff.MAX_PASSWORD]
     session = db(request)
+    shown = staff._printable(username)[:80]
+    known = staff.find_user(session, username)
+    limits = {staff.address_key(client_address(request)): staff.THROTTLE_ADDRESS,
+              staff.account_key(username): staff.THROTTLE_ACCOUNT}
+    wait = _count_attempt(request, limits, known)
+    if wait:
+        return _throttled(request, wait, "login.html", expired=False, username=shown)
     # argon2 takes tens of milliseconds of CPU: off the event loop.
     user = await asyncio.to_thread(staff.authenticate, session, username, password)
     if user is None:
-        return render(request, "login.html", status=401, error=LOGIN_FAILED, expired=False, username=username[:80])
+        return render(request, "login.html", status=401, error=LOGIN_FAILED, expired=False, username=shown)
+    staff.forgive(session, staff.account_key(username), reset=True)
+    staff.forgive(session, staff.address_key(client_address(request)), reset=False)
     staff.end_session(session, session_token(request))  # never carry a session across a sign-in
-    token, _ = staff.start_session(session, user)
-    staff.audit(session, user, "login")
-    response = redirect(LANDING[user.role])
+    token, _ = staff.start_session(session, user, mfa_done=False, address=client_address(request),
+                                   user_agent=request.headers.get("User-Agent"))
+    staff.audit(session, user, "password_ok", detail="second factor due")
+    response = redirect("/login/mfa")
     set_cookie(request, response, session_cookie_name(request), token)
     clear_cookie(request, response, LOGIN_CSRF_COOKIE)
     return response
 
 
+# --- the second factor ----------------------------------------------------------------------------
+
+def _qr_svg(uri: str) -> str:
+    """The otpauth:// URI as an inline SVG QR code, made here (segno): no outside service ever sees the
+    secret, and an inline <svg> with presentation attributes passes the CSP (no style, no script)."""
+    import segno
+    from markupsafe import Markup
+
+    svg = segno.make(uri, error="m").svg_inline(scale=5, dark="#000", light="#fff", title="QR code of your "
+                                                "authenticator key", svgclass="qr")
+    return Markup(svg)
+
+
+def _enroll_view(request: web.Request, user: StaffUser, status: int = 200, error: str | None = None) -> web.Response:
+    secret = staff.enrollment_secret(db(request), user)
+    return render(request, "mfa_enroll.html", status=status, error=error, qr=_qr_svg(staff.provisioning_uri(user)),
+                  secret=" ".join(secret[i:i + 4] for i in range(0, len(secret), 4)), account=user.username,
+                  issuer=staff.TOTP_ISSUER)
+
+
+@mfa_step
+async def mfa_form(request: web.Request) -> web.Response:
+    user = pending_user(request)
+    if not user.mfa_enrolled:
+        return _enroll_view(request, user)
+    return render(request, "mfa.html", error=None)
+
+
+@mfa_step
+async def mfa_submit(request: web.Request) -> web.Response:
+    user, session, form = pending_user(request), db(request), await read_form(request)
+    code = str(form.get("code", ""))[:64]
+    limits = {f"mfa:{user.id}": staff.THROTTLE_MFA,
+              staff.address_key(client_address(request)): staff.THROTTLE_ADDRESS}
+    wait = _count_attempt(request, limits, user)
+    if wait:
+        if not user.mfa_enrolled:
+            return _enroll_view(request, user, status=429, error=f"Too many attempts. Wait "
+                                f"{max(1, int(wait.total_seconds() + .999))} seconds, then try again.")
+        return _throttled(request, wait, "mfa.html")
+    codes = None
+    if not user.mfa_enrolled:
+        codes = staff.finish_enrollment(session, user, code)
+        if codes is None:
+            staff.audit(session, user, "mfa_failed", detail="wrong code while enrolling")
+            return _enroll_view(request, user, status=401, error="That code did not match. Check that your app "
+                                "shows the account above, then enter the 6-digit code it shows now.")
+        how = "totp"
+    else:
+        how = staff.second_factor(session, user, code)
+        if how is None:
+            staff.audit(session, user, "mfa_failed", detail="wrong code")
+            return render(request, "mfa.html", status=401, error=CODE_FAILED)
+    staff.forgive(session, f"mfa:{user.id}", reset=True)
+    staff.forgive(session, staff.address_key(client_address(request)), reset=False)
+    # The session gains privileges: a new id (ASVS V3.2.1), the pending one is gone.
+    staff.end_session(session, session_token(request))
+    token, row = staff.start_session(session, user, mfa_done=True, address=client_address(request),
+                                     user_agent=request.headers.get("User-Agent"))
+    request[STAFF_SESSION] = row
+    staff.audit(session, user, "login", detail="recovery code" if how == "recovery" else "authenticator code")
+    if codes is not None:
+        request[USER] = user
+        response = render(request, "recovery_codes.html", codes=codes, next=LANDING[user.role], first=True)
+    else:
+        response = redirect(LANDING[user.role])
+    set_cookie(request, response, session_cookie_name(request), token)
+    return response
+
+
+# --- re-authentication ----------------------------------------------------------------------------
+
+@roles(*ANY_STAFF)
+async def reauth_form(request: web.Request) -> web.Response:
+    return render(request, "reauth.html", error=None, next=safe_next(request.query.get("next")))
+
+
+@roles(*ANY_STAFF)
+async def reauth_submit(request: web.Request) -> web.Response:
+    user, session, form = current_user(request), db(request), await read_form(request)
+    back = safe_next(str(form.get("next", "")))
+    limits = {staff.account_key(user.username): staff.THROTTLE_ACCOUNT, f"mfa:{user.id}": staff.THROTTLE_MFA,
+              staff.address_key(client_address(request)): staff.THROTTLE_ADDRESS}
+    wait = _count_attempt(request, limits, user)
+    if wait:
+        return _throttled(request, wait, "reauth.html", next=back)
+    password = str(form.get("password", ""))[:4 * staff.MAX_PASSWORD]
+    right = await asyncio.to_thread(staff.verify_password, user, password)
+    if not right or staff.second_factor(session, user, str(form.get("code", ""))[:64]) is None:
+        staff.audit(session, user, "reauth_failed", detail="wrong password" if not right else "wrong code")
+        return render(request, "reauth.html", status=401, next=back,
+                      error="That did not work. Enter your password and the code your app shows now.")
+    for key in limits:
+        staff.forgive(session, key, reset=not key.startswith("address:"))
+    request[STAFF_SESSION].auth_at = utcnow()
+    staff.audit(session, user, "reauth")
+    return redirect(back)
+
+
+# --- one's own account ----------------------------------------------------------------------------
+
+def _account_view(request: web.Request, status: int = 200, error: str | None = None,
+                  notice: str | None = None) -> web.Response:
+    user, session = current_user(request), db(request)
+    return render(request, "account.html", status=status, error=error, notice=notice,
+                  sessions=staff.sessions_of(session, user), current=request[STAFF_SESSION].id,
+                  codes_left=staff.recovery_codes_left(session, user), now=utcnow(),
+                  min_password=staff.MIN_PASSWORD, max_password=staff.MAX_PASSWORD)
+
+
+NOTICES = {"password": "Your password is changed. Your other sessions were signed out.",
+           "revoked": "That session is signed out.", "others": "All your other sessions are signed out."}
+
+
+@roles(*ANY_STAFF)
+async def account_page(request: web.Request) -> web.Response:
+    return _account_view(request, notice=NOTICES.get(request.query.get("done", "")))
+
+
+@roles(*ANY_STAFF)
+async def change_password(request: web.Request) -> web.Response:
+    user, session, form = current_user(request), db(request), await read_form(request)
+    limits = {staff.account_key(user.username): staff.THROTTLE_ACCOUNT,
+              staff.address_key(client_address(request)): staff.THROTTLE_ADDRESS}
+    wait = _count_attempt(request, limits, user)
+    if wait:
+        return _account_view(request, status=429, error=f"Too many attempts. Wait "
+                             f"{max(1, int(wait.total_seconds() + .999))} seconds, then try again.")
+    new = str(form.get("new_password", ""))[:4 * staff.MAX_PASSWORD]
+    current = str(form.get("current_password", ""))[:4 * staff.MAX_PASSWORD]
+    # argon2 and zxcvbn in a thread; the database only here on the event loop (a write lock held by a
+    # thread while the loop waits on the same database would stall every request).
+    try:
+        if not await asyncio.to_thread(staff.verify_password, user, current):
+            raise StaffError("the current password is not right")
+        if new != str(form.get("new_password2", ""))[:4 * staff.MAX_PASSWORD]:
+            raise StaffError("the two new passwords differ")
+        new_hash = await asyncio.to_thread(staff.new_password_hash, new, user.username, current)
+    except StaffError as exc:
+        staff.audit(session, user, "password_change_refused", detail="refused")
+        return _account_view(request, status=400, error=str(exc))
+    staff.store_password(session, user, new_hash, request[STAFF_SESSION])
+    staff.audit(session, user, "password_changed", detail="own password; other sessions ended")
+    for key in limits:
+        staff.forgive(session, key, reset=not key.startswith("address:"))
+    return redirect("/account?done=password")
+
+
+@roles(*ANY_STAFF)
+async def revoke_session(request: web.Request) -> web.Response:
+    user, session, form = current_user(request), db(request), await read_form(request)
+    target = str(form.get("session", ""))[:64]
+    if target == request[STAFF_SESSION].id:
+        return await logout(request)
+    if not staff.revoke_session(session, user, target):
+        return _account_view(request, status=404, error="There is no such session of yours (it may have ended).")
+    staff.audit(session, user, "session_revoked", detail="one of own sessions")
+    return redirect("/account?done=revoked")
+
+
+@roles(*ANY_STAFF)
+async def revoke_other_sessions(request: web.Request) -> web.Response:
+    user, session = current_user(request), db(request)
+    n = staff.revoke_other_sessions(session, user, request[STAFF_SESSION])
+    staff.audit(session, user, "session_revoked", detail=f"{n} other sessions")
+    return redirect("/account?done=others")
+
+
+@roles(*ANY_STAFF)
+@reauth(staff.REAUTH_ADMIN, then="/account")
+async def new_recovery_codes(request: web.Request) -> web.Response:
+    user = current_user(request)
+    codes = staff.new_recovery_codes(db(request), user)
+    staff.audit(db(request), user, "recovery_codes_renewed", detail=f"{len(codes)} new codes; old ones void")
+    return render(request, "recovery_codes.html", codes=codes, next="/account", first=False)
+
+
 # --- every signed-in role -------------------------------------------------------------------------
 
 @roles(*ANY_STAFF)
+@allow_pending
 async def logout(request: web.Request) -> web.Response:
     session = db(request)
-    staff.audit(session, current_user(request), "logout")
+    staff.audit(session, current_user(request) or pending_user(request), "logout")
     staff.end_session(session, session_token(request))
     response = redirect("/login")
     clear_cookie(request, response, session_cookie_name(request))
@@ -121,13 +336,17 @@ async def queue_page(request: web.Request) -> web.Response:
 
 @roles("caseworker", "supervisor")
 async def referral_page(request: web.Request) -> web.Response:
-    return _referral_view(request, _case(request))
+    case = _case(request)
+    staff.audit(db(request), current_user(request), "case_view", case.id)
+    return _referral_view(request, case)
 
 
 @roles("caseworker", "supervisor")
+@reauth(staff.REAUTH_CONTACT)
 async def contact_page(request: web.Request) -> web.Response:
     user, session, case = current_user(request), db(request), _case(request)
     if not staff.may_work(user, case):
+        staff.audit(session, user, "access_denied", case.id, detail="contact details before a claim or of a colleague")
         return render(request, "error.html", status=403, title="Not allowed",
                       message="Contact details are shown only once the referral is claimed, and only to the "
                               "caseworker who claimed it or a supervisor of the organization.")
@@ -150,7 +369,7 @@ async def claim(request: web.Request) -> web.Response:
 
 @roles("caseworker", "supervisor")
 async def record_step(request: web.Request) -> web.Response:
-    case, form = _case(request), await request.post()
+    case, form = _case(request), await read_form(request)
 
     def step() -> None:
         staff.record_step(db(request), case, current_user(request), str(form.get("status", "")),
@@ -160,18 +379,17 @@ async def record_step(request: web.Request) -> web.Response:
 
 @roles("caseworker", "supervisor")
 async def add_note(request: web.Request) -> web.Response:
-    case, form = _case(request), await request.post()
+    case, form = _case(request), await read_form(request)
     return _act(request, case, lambda: staff.add_note(db(request), case, current_user(request),
                                                       str(form.get("note", ""))))
 
 
 @roles("supervisor")
 async def assign(request: web.Request) -> web.Response:
-    case, form, session = _case(request), await request.post(), db(request)
+    case, form, session = _case(request), await read_form(request), db(request)
 
     def give() -> None:
-        raw = str(form.get("user_id", ""))
-        assignee = session.get(StaffUser, int(raw)) if raw.isdigit() else None
+        assignee = _user_by_id(session, str(form.get("user_id", "")))
         if assignee is None:
             raise StaffError("choose a colleague to assign the referral to")
         staff.claim(session, case, current_user(request), assignee=assignee)
@@ -212,9 +430,14 @@ REPORT_ROLES = ("analyst", "supervisor", "admin")
 
 
 def _report(request: web.Request):
-    from referrals.reports import report_from_query
+    from referrals.reports import ReportError, report_from_query
 
-    return report_from_query(db(request), request.query)
+    try:
+        return report_from_query(db(request), request.query)
+    except ReportError:
+        raise
+    except (ValueError, OverflowError):  # a date at the end of the calendar (9999-12-31 + 1 day)
+        raise ReportError("the period must lie between 1900-01-01 and 2999-12-31") from None
 
 
 @roles(*REPORT_ROLES)
@@ -251,14 +474,18 @@ async def users_page(request: web.Request) -> web.Response:
 
 
 @roles("admin")
+@reauth(staff.REAUTH_ADMIN, then="/admin/users")
 async def create_user(request: web.Request) -> web.Response:
-    form, session, admin = await request.post(), db(request), current_user(request)
+    form, session, admin = await read_form(request), db(request), current_user(request)
     fields = {k: str(form.get(k, "")) for k in ("username", "role", "organization")}
     try:
         if str(form.get("password", "")) != str(form.get("password2", "")):
             raise StaffError("the two passwords differ")
-        user = await asyncio.to_thread(staff.create_user, session, fields["username"], fields["role"],
-                                       str(form.get("password", "")), fields["organization"])
+        username = staff.check_username(fields["username"])
+        password_hash = await asyncio.to_thread(staff.new_password_hash, str(form.get("password", ""))[:1000],
+                                                username)
+        user = staff.create_user(session, username, fields["role"], "", fields["organization"],
+                                 password_hash=password_hash)
     except StaffError as exc:
         session.rollback()
         return _users_view(request, error=str(exc), form=fields, status=400)
@@ -267,19 +494,38 @@ async def create_user(request: web.Request) -> web.Response:
 
 
 @roles("admin")
+@reauth(staff.REAUTH_ADMIN, then="/admin/users")
 async def disable_user(request: web.Request) -> web.Response:
     return _set_active(request, False)
 
 
 @roles("admin")
+@reauth(staff.REAUTH_ADMIN, then="/admin/users")
 async def enable_user(request: web.Request) -> web.Response:
     return _set_active(request, True)
 
 
 @roles("admin")
+@reauth(staff.REAUTH_ADMIN, then="/admin/users")
+async def reset_mfa(request: web.Request) -> web.Response:
+    session, admin = db(request), current_user(request)
+    user = _user_by_id(session, request.match_info["id"])
+    if user is None:
+        raise web.HTTPNotFound()
+    if user.id == admin.id:
+        return _users_view(request, error="you cannot reset your own MFA here; renew your recovery codes on "
+                                          "your account page, or ask another admin", status=400)
+    staff.reset_mfa(session, user)
+    staff.audit(session, admin, "mfa_reset", detail=f"{user.username}: app and recovery codes forgotten, "
+                                                    "sessions ended")
+    return redirect("/admin/users")
+
+
+@roles("admin")
 async def directory_page(request: web.Request) -> web.Response:
     session = db(request)
-    rows = session.execute(select(ProgramRow.organization, ProgramRow.accepting_referrals, ProgramRow.loaded_at)).all()
+    rows = session.execute(select(ProgramRow.organization, ProgramRow.accepting_referrals, ProgramRow.loaded_at)
+                           .where(ProgramRow.retired_at.is_(None))).all()  # retired: kept only for old cases
     count, accepting = len(rows), sum(1 for r in rows if r.accepting_referrals)
     loaded_at = max((r.loaded_at for r in rows), default=None)
     programs: dict[str, int] = {}
@@ -295,10 +541,22 @@ async def directory_page(request: web.Request) -> web.Response:
 # --- helpers --------------------------------------------------------------------------------------
 
 def _case(request: web.Request) -> ReferralCase:
-    case = db(request).get(ReferralCase, request.match_info["id"][:64])
-    if case is None or not staff.may_view(current_user(request), case):
+    """The referral of the path, or 404 (and an `access_denied` audit entry) when it is not the user's to see."""
+    raw, session, user = request.match_info["id"], db(request), current_user(request)
+    case = session.get(ReferralCase, raw) if re.fullmatch(r"[0-9a-fA-F-]{1,36}", raw) else None
+    if case is None or not staff.may_view(user, case):
+        staff.audit(session, user, "access_denied", case.id if case is not None else None,
+                    detail=f"{request.method} referral outside their organization or work" if case is not None
+                    else f"{request.method} no such referral")
         raise web.HTTPNotFound()
     return case
+
+
+def _user_by_id(session, raw: str) -> StaffUser | None:
+    """An account by its id from a form or path; anything but a plain number in range is no account."""
+    if not re.fullmatch(r"[0-9]{1,9}", raw or ""):
+        return None
+    return session.get(StaffUser, int(raw))
 
 
 def _act(request: web.Request, case: ReferralCase, change) -> web.Response:
@@ -352,13 +610,12 @@ def _users_view(request: web.Request, error: str | None = None, form: dict[str, 
     session = db(request)
     return render(request, "admin_users.html", status=status, users=staff.list_users(session), error=error,
                   form=form or {"username": "", "role": "caseworker", "organization": ""}, roles=staff.ROLES,
-                  organizations=staff.known_organizations(session), now=utcnow(), is_locked=staff.is_locked)
+                  organizations=staff.known_organizations(session), now=utcnow())
 
 
 def _set_active(request: web.Request, active: bool) -> web.Response:
     session, admin = db(request), current_user(request)
-    raw = request.match_info["id"]
-    user = session.get(StaffUser, int(raw)) if raw.isdigit() else None
+    user = _user_by_id(session, request.match_info["id"])
     if user is None:
         raise web.HTTPNotFound()
     if user.id == admin.id and not active:
