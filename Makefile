@@ -1,7 +1,7 @@
 # The two commands a newcomer needs:
 #   make run    set everything up and run the assistant on embedded defaults (SQLite, in-memory Rasa stores)
 #   make test   set everything up and run the whole test suite
-.PHONY: setup run shell train validate test test-stories bench clean fuzz fuzz-portal
+.PHONY: setup run shell train validate test test-stories bench clean fuzz fuzz-portal fuzz-gateway
 
 PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa
@@ -29,7 +29,7 @@ test: setup validate test-stories
 	$(PY) -m pytest
 
 # Longer fuzz runs than CI's (which sends 1,000 hostile inputs per portal route, on PostgreSQL).
-fuzz: fuzz-portal
+fuzz: fuzz-portal fuzz-gateway
 
 fuzz-portal: setup
 	FUZZ_N=$${FUZZ_N:-20000} FUZZ_DATABASES=sqlite,postgresql REQUIRE_POSTGRES=1 $(PY) -m pytest tests/test_portal_fuzz.py -x -q -s
@@ -39,3 +39,7 @@ bench: train
 
 clean:
 	rm -rf models results var/run
+
+# A longer fuzz run of the resident gateway than CI's 1,000 inputs per endpoint (tests/test_gateway_fuzz.py).
+fuzz-gateway: train
+	FUZZ_N=20000 $(PY) -m pytest tests/test_gateway_fuzz.py -q

@@ -541,6 +541,10 @@ async def errors_and_headers(request: web.Request, handler):
     except web.HTTPException as exc:
         return exc
     except Exception as exc:  # the gateway keeps serving whatever one request did
+        if isinstance(exc, OSError) and request.path.startswith("/static/"):
+            # aiohttp's static handler asks the file system about any name (found by fuzzing: a name too
+            # long for it raised OSError); whatever it is, there is no such file.
+            return web.Response(status=404, text="404: Not Found")
         # Where it failed (file and line), never the exception's message, which may quote the resident.
         where = [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in traceback.extract_tb(exc.__traceback__)]
         logger.error(json.dumps({"event": "gateway_error", "path": request.path, "error": type(exc).__name__,

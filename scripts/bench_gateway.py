@@ -82,14 +82,20 @@ async def gateway_conversation(session, url: str, script: list[str], latencies: 
         latencies.append(time.perf_counter() - started)
 
 
+ACTIONS_SECRET = {"value": ""}  # the stack's, so "rasa direct" referrals are made as through the gateway
+
+
 async def rasa_conversation(session, url: str, script: list[str], latencies: list[float]) -> None:
+    from referrals.vault import sender_proof
+
     sender = "bench-" + uuid.uuid4().hex
+    proof = sender_proof(ACTIONS_SECRET["value"], sender)
     buttons: list[dict] = []
     for text in script:
         message = match_choice(text, buttons) or text
         started = time.perf_counter()
         async with session.post(url, json={"sender": sender, "message": message,
-                                           "metadata": {"channel": "bench"}}) as resp:
+                                           "metadata": {"channel": "bench", "sender_proof": proof}}) as resp:
             body = await resp.json()
             assert resp.status == 200
         latencies.append(time.perf_counter() - started)
@@ -217,8 +223,9 @@ def main() -> int:
     with tmp_removed(tmp), rasa_stores(args.stores, args.redis, args.pg_admin_url) as endpoints_extra, \
             running_stack(settings, log=lambda m: print(m, file=sys.stderr), endpoints_extra=endpoints_extra,
                           rasa_env=rasa_env) as stack:
-        gw = start_gateway(stack, {"TWILIO_AUTH_TOKEN": TOKEN, "VAULT_KEY": Fernet.generate_key().decode()},
-                           log_name="gateway-bench")
+        ACTIONS_SECRET["value"] = stack.actions_secret
+        gw = start_gateway(stack, {"TWILIO_AUTH_TOKEN": TOKEN, "VAULT_KEY": Fernet.generate_key().decode(),
+                                   "RATE_LIMIT_NUMBER": "0/0"}, log_name="gateway-bench")
         try:
             rows = []
             targets = {"gateway": gw.url + "/sms", "rasa direct": stack.rasa_url + "/webhooks/rest/webhook"}

@@ -130,6 +130,11 @@ class GatewayProcess:
         return self.log_file.read_text(errors="replace")
 
 
+# One vault key per database: a gateway refuses to start with a key that does not open the contacts
+# already stored (referrals/keys.py), and several tests start their own gateway on the same stack.
+_VAULT_KEYS: dict[str, str] = {}
+
+
 def start_gateway(stack, env_extra: dict[str, str] | None = None, log_name: str = "gateway") -> GatewayProcess:
     """`python -m bot gateway` on a free port against `stack`; the caller stops it."""
     from cryptography.fernet import Fernet
@@ -141,7 +146,8 @@ def start_gateway(stack, env_extra: dict[str, str] | None = None, log_name: str 
            "ACTIONS_SECRET": stack.actions_secret,
            "DATABASE_URL": stack.database_url, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port),
            "TWILIO_AUTH_TOKEN": TWILIO_TEST_TOKEN, "PUBLIC_BASE_URL": "",
-           "PSEUDONYM_KEY": uuid.uuid4().hex * 2, "VAULT_KEY": Fernet.generate_key().decode(),
+           "PSEUDONYM_KEY": uuid.uuid4().hex * 2,
+           "VAULT_KEY": _VAULT_KEYS.setdefault(stack.database_url, Fernet.generate_key().decode()),
            **(env_extra or {})}
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     log_file = RUN_DIR / f"{log_name}-{port}.log"
