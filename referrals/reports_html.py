@@ -18,8 +18,8 @@ from __future__ import annotations
 from html import escape
 from typing import Sequence
 
-from referrals.reports import (DIMENSIONS, FLAG, SMALL_MAX, SUPPRESSED, UNSTABLE_BELOW, Report, Row, Table,
-                               fmt_ratio, footnotes, label_for)
+from referrals.reports.core import (DIMENSIONS, FLAG, PENDING, SMALL_MAX, SUPPRESSED, UNSTABLE_BELOW, Report, Row,
+                                    Table, fmt_ratio, footnotes, label_for, release_name, status_line)
 
 CONTACT_COLOUR = "#2f6eb5"
 ENROLL_COLOUR = "#14365c"
@@ -208,31 +208,16 @@ def month_chart_svg(table: Table, chart_id: str) -> str:
     return "".join(out)
 
 
-def _period_form(report: Report, action: str, dimensions: Sequence[str] | None) -> str:
-    chosen = ",".join(dimensions) if dimensions else ""
-    return (f'<form class="er-period" method="get" action="{escape(action)}">'
-            f'<label>From <input type="date" name="from" value="{report.period.start.isoformat()}"></label>'
-            f'<label>To <input type="date" name="to" value="{report.period.end.isoformat()}"></label>'
-            f'<input type="hidden" name="by" value="{escape(chosen)}">'
-            '<button type="submit">Show</button></form>')
-
-
-def report_page_html(report: Report, csv_href: str | None = None, form_action: str | None = None) -> str:
-    """The whole report as one HTML fragment (a <section>) for the portal's equity page.
-
-    `csv_href`: link to the CSV download of the same report; `form_action`: URL the period form GETs
-    (fields `from`, `to`, `by`). Both optional, and escaped here.
-    """
+def report_page_html(report: Report) -> str:
+    """The whole release as one HTML fragment (a <section>), rendered once at publication and stored:
+    every role gets these same bytes. Links (CSV, other revisions) are the portal's, around it."""
     city = report.total
     parts = ['<section class="equity-report" aria-labelledby="er-title">',
-             '<h2 id="er-title">Referrals, contact and enrollment</h2>']
-    if form_action is not None:
-        parts.append(_period_form(report, form_action, [t.dimension for t in report.tables]))
-    parts.append(f'<p class="er-period-text">Period: {escape(str(report.period))} (UTC). Referrals created in the '
-                 'period; outcomes recorded by its end. Built from the anonymous referral log only.</p>')
-    if csv_href is not None:
-        parts.append(f'<p><a class="er-csv" href="{escape(csv_href)}" download>'
-                     'Download this report as CSV</a></p>')
+             f'<h2 id="er-title">Referrals, contact and enrollment: {escape(report.period.label)}</h2>',
+             f'<p class="er-period-text">Release {escape(release_name(report))}, published '
+             f'{report.generated_at.isoformat()}. Referrals created in the period (UTC). Built from the anonymous '
+             'referral log only.</p>',
+             f'<p class="er-status{" er-pending" if report.pending else ""}">{escape(status_line(report))}</p>']
     if report.suppressed_all:
         parts.append(f'<p class="er-empty">Fewer than {SMALL_MAX + 1} referrals in this period: every figure is '
                      'suppressed.</p>')
