@@ -11,3 +11,4 @@ from referrals.reports.core import *  # noqa: F401,F403  (the names other module
 from referrals.reports.core import (DIMENSIONS, GroupCount, Node, Report, ReportError, Row, Table, build_report,
                                     csv_bytes, csv_safe, label_for, primary_shown, render_csv, render_text,
                                     suppress)
+from referrals.reports.cli import add_report_arguments, run_report_command  # noqa: E402,F401

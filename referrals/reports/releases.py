@@ -166,23 +166,29 @@ def suppress_jointly(history: list[Published], period: ReleasePeriod, revision: 
                 forced.setdefault(cell, set()).update(measures)
                 grew = True
 
+        overlapping = [h for h in history if set(h.months) & set(months)]
+
+        def uncertain(cell: CellId, ms: set[int]) -> bool:
+            """Hidden somewhere in an overlapping release: a complement that carries real doubt."""
+            return any(cell in h.cells and not all(h.cells[cell][1][k] for k in ms) for h in overlapping)
+
         for f in failures:
             ms = f.measures()
-            if f.release != key:
-                # an earlier release is narrowed by this one: hide the same figure here
-                target = f.cell
-                if f.cell[0] == "total":
-                    src = next(h for h in history if h.key == f.release)
-                    target = ("month", None, src.months[0]) if len(src.months) == 1 else f.cell
-                hide(target, ms)
+            target = f.cell
+            if f.release != key and f.cell[0] == "total":
+                src = next(h for h in history if h.key == f.release)
+                if len(src.months) == 1 and ("month", None, src.months[0]) in cells:
+                    target = ("month", None, src.months[0])
+            if target not in cells:
                 continue
-            counts_of, shown = cells[f.cell]
-            if any(shown[k] for k in ms):
-                hide(f.cell, ms)
+            if any(cells[target][1][k] for k in ms):
+                hide(target, ms)  # an earlier release's hidden figure: hide it here too
                 continue
-            siblings = sorted((c for c in cells if _same_table(c, f.cell) and any(cells[c][1][k] for k in ms)),
-                              key=lambda c: (min(cells[c][0][k] for k in ms) == 0,
-                                             min(cells[c][0][k] for k in ms), c))
+            siblings = [c for c in cells if _same_table(c, target) and any(cells[c][1][k] for k in ms)]
+            if not siblings and target[0] == "program":
+                siblings = [("need", None, target[1])] if any(cells[("need", None, target[1])][1][k] for k in ms) else []
+            siblings.sort(key=lambda c: (not uncertain(c, ms), min(cells[c][0][k] for k in ms) == 0,
+                                         min(cells[c][0][k] for k in ms), c))
             if siblings:
                 hide(siblings[0], ms)
         if not grew or rounds >= MAX_ROUNDS - 1:
