@@ -584,12 +584,14 @@ def table_dimensions(period) -> list[str]:
 
 
 def suppress_release(counts: Iterable[GroupCount], period, forced: dict[CellId, set[int]] | None = None,
-                     pending: bool = False) -> dict[CellId, tuple[tuple[int, int, int], list[bool]]]:
+                     pending: bool = False, link_not_asked: bool = True
+                     ) -> dict[CellId, tuple[tuple[int, int, int], list[bool]]]:
     """Every cell of a release: its true counts and which of N, C, E are shown.
 
     Each table is suppressed on its own (exact audit), with `forced` cells hidden first (what other
     periods and revisions require, worked out by releases.py), the citywide cells shared, and the linked
     "not asked" rows of race and gender hidden together. `pending` hides contact and enrollment everywhere.
+    `link_not_asked=False` gives what the tables did before releases (each table alone): only for comparison.
     """
     forced = {k: set(v) for k, v in (forced or {}).items()}
     by_dim: dict[str, list[GroupCount]] = {}
@@ -614,7 +616,7 @@ def suppress_release(counts: Iterable[GroupCount], period, forced: dict[CellId, 
         hidden_na = {k for dim in LINKED_NOT_ASKED for cell, node in _cells_of(dim, trees[dim])
                      if cell[2] == "not_asked" for k in range(3) if not node.shown[k]}
         added = False
-        for dim in LINKED_NOT_ASKED:
+        for dim in LINKED_NOT_ASKED if link_not_asked else ():
             cell = (dim, None, "not_asked")
             if any(c == cell for c, _ in _cells_of(dim, trees[dim])) and not hidden_na <= forced.get(cell, set()):
                 forced.setdefault(cell, set()).update(hidden_na)
