@@ -113,9 +113,15 @@ class _Versions:
         self.n_keys: dict[str, set] = {}
         self.of: dict[tuple[str, str], int | None] = {}  # (release key, month) -> version (None: pending)
         self.leaves: dict[str, dict[str, set]] = {}       # month -> dim -> leaf keys
+        self.linked: dict[str, bool] = {}                  # month -> race and gender "not asked" are one
         for r in releases:
             for m in r.months:
                 cells = r.month_cells.get(m, {})
+                same = (cells.get((LINKED_NOT_ASKED[0], "not_asked", None), [0, 0, 0])
+                        == cells.get((LINKED_NOT_ASKED[1], "not_asked", None), [0, 0, 0]))
+                # They are the same referrals when consent to analytics covers both questions (it does in
+                # the conversation); data where they differ is audited without the link.
+                self.linked[m] = self.linked.get(m, True) and same
                 self.n_keys.setdefault(m, set()).add(_n_key(cells))
                 by_dim = self.leaves.setdefault(m, {})
                 for (dim, key, parent), v in cells.items():
@@ -275,7 +281,7 @@ def audit(releases: Iterable[Published], targets: set[str] | None = None, dims: 
             else:
                 leaf_dim = dim
                 chosen = ((parent, key),) if (parent, key) in month_leaves.get(dim, ()) else ()
-            name = "not_asked" if leaf_dim in LINKED_NOT_ASKED and key == "not_asked" else leaf_dim
+            name = "not_asked" if leaf_dim in LINKED_NOT_ASKED and key == "not_asked" and vers.linked[m] else leaf_dim
             for leaf in chosen:
                 for i in states:
                     v = prog.var((name, leaf, m, i))
@@ -297,7 +303,8 @@ def audit(releases: Iterable[Published], targets: set[str] | None = None, dims: 
                     for i in range(len(states)):
                         coefs = {}
                         for leaf in vers.leaves.get(m, {}).get(d, ()):
-                            name = "not_asked" if d in LINKED_NOT_ASKED and leaf[1] == "not_asked" else d
+                            name = ("not_asked" if d in LINKED_NOT_ASKED and leaf[1] == "not_asked"
+                                    and vers.linked[m] else d)
                             coefs[prog.var((name, leaf, m, i))] = 1.0
                         if pinned[m] is not None:
                             prog.rows.append((coefs, pinned[m][i]))
