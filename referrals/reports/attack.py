@@ -247,6 +247,9 @@ def audit(releases: Iterable[Published], targets: set[str] | None = None, dims: 
     pinned: dict[str, list[float] | None] = {}
     for m, states in vers.states.items():
         pinned[m] = None
+        if all(not r.month_cells.get(m, {}).get(("total", "all", None), [0])[0] for r in releases if m in r.months):
+            pinned[m] = [0.0] * len(states)  # no referral that month: every table is all zeros
+            continue
         single = [r for r in releases if r.months == (m,)]
         for r in single:
             counts, shown = r.cells[("total", None, "all")]

@@ -121,6 +121,16 @@ def suppress_jointly(history: list[Published], period: ReleasePeriod, revision: 
     months = period.months()
     counts = period_counts(month_cells, months)
     key = f"{period.label} r{revision}"
+    # Only releases that share months with this one, directly or through others, share unknowns with it:
+    # the attacker's programs are built over that part of the history alone (much smaller for a month).
+    linked, grown = set(months), True
+    while grown:
+        grown = False
+        for h in history:
+            if set(h.months) & linked and not set(h.months) <= linked:
+                linked |= set(h.months)
+                grown = True
+    history = [h for h in history if set(h.months) & linked]
     forced: dict[CellId, set[int]] = {}
     earlier_final = [h for h in history if h.period == period.label and not h.pending]
     if earlier_final and not pending:
