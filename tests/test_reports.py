@@ -400,3 +400,24 @@ def test_portal_serves_the_report_css_it_renders_against():
     from referrals.reports_html import REPORT_CSS
 
     assert (ROOT / "referrals" / "portal" / "static" / "reports.css").read_text() == REPORT_CSS
+
+
+def test_chart_text_is_at_least_12px_and_the_largest_gaps_are_marked(engine, loaded):
+    report = report_of(engine)
+    page = report_page_html(report)
+    sizes = [int(v) for v in re.findall(r'font-size="(\d+)"', page)]
+    assert sizes and min(sizes) >= 12
+    city = report.total.enroll_rate
+    for table in report.tables:
+        if table.dimension == "month":
+            continue
+        section = page.split(f'data-dimension="{table.dimension}"><h3>', 1)[1].split("</section>", 1)[0]
+        candidates = sorted((r.enroll_rate, r.label) for r in table.rows
+                            if r.enroll_rate is not None and not r.small_base and r.referrals
+                            and r.enroll_rate < city)
+        marked = re.findall(r'<tr class="er-gap"><th scope="row">([^<]+) <span', section)
+        if candidates:
+            assert marked == [label for _rate, label in candidates[:2]] or sorted(marked) == sorted(
+                label for _rate, label in candidates[:2]), table.dimension
+            assert section.count(">largest gap</text>") == len(marked), "marked in the chart too"
+    assert "(largest gap)" in page

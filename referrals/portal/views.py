@@ -231,10 +231,12 @@ def _release_or_404(request: web.Request, period: str, revision: str | None):
 
     if request.query:
         raise web.HTTPBadRequest(text=NOT_A_RELEASE + "\n")
+    is_open = period.endswith("-open")
     try:
-        label = parse_period(period, int(request.app[SETTINGS]["REPORT_FISCAL_YEAR_START"])).label
+        label = parse_period(period.removesuffix("-open"), int(request.app[SETTINGS]["REPORT_FISCAL_YEAR_START"])).label
     except (PeriodError, ValueError):
         raise web.HTTPNotFound() from None
+    label += "-open" if is_open else ""
     number = None
     if revision is not None:
         if not re.fullmatch(r"[1-9][0-9]{0,3}", revision):

@@ -53,7 +53,7 @@ class ReportRelease(Base):
     __table_args__ = (UniqueConstraint("period", "revision", name="uq_report_releases_period_revision"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    period: Mapped[str] = mapped_column(String(12))
+    period: Mapped[str] = mapped_column(String(20))
     kind: Mapped[str] = mapped_column(String(8))
     fiscal_year: Mapped[int] = mapped_column(Integer, index=True)
     revision: Mapped[int] = mapped_column(Integer)
@@ -265,8 +265,11 @@ def publish(session: Session, today: date | None = None, start_month: int = 1,
         year = fiscal_year(fy, start_month)
         last_end = max(p.end for p in periods)
         raw = count_months(session, year.start, last_end)
-        rows = list(session.scalars(select(ReportRelease).where(ReportRelease.fiscal_year == fy)
+        rows = list(session.scalars(select(ReportRelease).where(ReportRelease.fiscal_year == fy,
+                                                                ReportRelease.kind != "open")
                                     .order_by(ReportRelease.id)))
+        opened = set(session.scalars(select(ReportRelease.period).where(ReportRelease.fiscal_year == fy,
+                                                                        ReportRelease.kind == "open")))
         history = [as_published(r, start_month) for r in rows]
         latest = {}
         for r in rows:
@@ -298,7 +301,30 @@ def publish(session: Session, today: date | None = None, start_month: int = 1,
             out.append(row)
             log(f"published {p.label} revision {revision}{' (outcomes pending)' if pending else ''}: "
                 f"{result.rounds} round(s), {result.audit.programs_solved} figures audited")
+            if p.kind != "month" and not pending and f"{p.label}-open" not in opened:
+                out.append(_open_release(session, p, month_cells, today))
+                opened.add(f"{p.label}-open")
+                log(f"published the open-data release of {p.label}")
     return out
+
+
+def _open_release(session: Session, p: ReleasePeriod, month_cells: dict[str, Cells], today: date) -> ReportRelease:
+    from html import escape
+
+    from referrals.reports.opendata import make_open_release
+
+    made = make_open_release(period_counts(month_cells, p.months()), p.label, p.kind)
+    meta = made.metadata
+    html = (f'<section class="equity-report"><h2>Open data: {escape(p.label)}</h2><p>Counts with calibrated '
+            f'noise (differential privacy, OpenDP): budget ε = {meta["epsilon"]:g} for this release, noise scale '
+            f'{meta["noise_scale"]:g}; each count is within ±{meta["expected_error_95pct"]:g} of the true count '
+            '19 times out of 20. For publication on an open-data portal.</p></section>')
+    row = ReportRelease(period=f"{p.label}-open", kind="open", fiscal_year=p.fiscal_year, revision=1, pending=False,
+                        published_on=today, cells=[], month_cells={}, csv=made.csv,
+                        text=json.dumps(meta, indent=2, sort_keys=True) + "\n", html=html)
+    session.add(row)
+    session.flush()
+    return row
 
 
 # --- reading ----------------------------------------------------------------------------------------
@@ -309,7 +335,7 @@ def list_releases(session: Session) -> list[ReportRelease]:
     latest: dict[str, ReportRelease] = {}
     for r in rows:
         latest[r.period] = r
-    return sorted(latest.values(), key=lambda r: (r.period[:6] if r.kind != "month" else r.period, r.kind),
+    return sorted(latest.values(), key=lambda r: (r.fiscal_year, r.period.removesuffix("-open"), r.kind),
                   reverse=True)
 
 
@@ -327,7 +353,7 @@ def get_release(session: Session, period: str, revision: int | None = None) -> R
 
 def audit_all(session: Session, start_month: int = 1) -> dict[int, Audit]:
     """The attacker over every published release, one fiscal year at a time."""
-    rows = list(session.scalars(select(ReportRelease).order_by(ReportRelease.id)))
+    rows = list(session.scalars(select(ReportRelease).where(ReportRelease.kind != "open").order_by(ReportRelease.id)))
     out = {}
     for fy in sorted({r.fiscal_year for r in rows}):
         out[fy] = audit([as_published(r, start_month) for r in rows if r.fiscal_year == fy])

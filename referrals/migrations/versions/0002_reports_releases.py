@@ -21,7 +21,7 @@ def upgrade() -> None:
     op.create_table(
         'report_releases',
         sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column('period', sa.String(length=12), nullable=False),
+        sa.Column('period', sa.String(length=20), nullable=False),
         sa.Column('kind', sa.String(length=8), nullable=False),
         sa.Column('fiscal_year', sa.Integer(), nullable=False),
         sa.Column('revision', sa.Integer(), nullable=False),
