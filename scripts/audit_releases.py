@@ -30,6 +30,11 @@ from referrals.sample_data import load_sample_data  # noqa: E402
 from referrals.store import prepare  # noqa: E402
 
 
+def label(key) -> str:
+    from referrals.reports.core import label_for
+    return "all" if key[0] == "citywide" else label_for(key[0], key[1])
+
+
 def hidden(cells, pending: bool) -> int:
     measures = (0,) if pending else (0, 1, 2)
     return sum(1 for counts, shown in cells.values() if counts[0] for k in measures if not shown[k])
@@ -58,7 +63,11 @@ def main() -> int:
             releases = list(session.query(ReportRelease).order_by(ReportRelease.id))
         print(f"audit of every release: {time.monotonic() - started:.0f} s")
         new = old = 0
+        months_of = {}
         for r in releases:
+            if r.kind == "open":
+                continue
+            months_of.setdefault(r.fiscal_year, {}).update(_months_from(r.month_cells))
             cells = _cells_from(r.cells)
             period = parse_period(r.period, 1)
             months = _months_from(r.month_cells)
@@ -73,6 +82,31 @@ def main() -> int:
                   f"{len(result.failures(args.protection))} below it")
         print(f"cells hidden (counts of groups with referrals, every release): {new} with releases, "
               f"{old} with each table of each period suppressed on its own")
+        # the open-data releases: budget and the error measured against the true counts
+        for r in releases:
+            if r.kind != "open":
+                continue
+            import csv as _csv
+            import io as _io
+            import json as _json
+            meta = _json.loads(r.text)
+            period = parse_period(r.period.removesuffix("-open"), 1)
+            truth = {}
+            for g in period_counts(months_of[period.fiscal_year], period.months()):
+                truth[("citywide" if g.dimension == "total" else g.dimension, g.key)] = (g.referrals, g.enrolled)
+            errors = []
+            for row in _csv.DictReader(_io.StringIO(r.csv)):
+                if not row.get("referrals_noisy"):
+                    continue
+                key = next((k for k in truth if k[0] == row["dimension"] and label(k) == row["group"]), None)
+                if key:
+                    errors += [abs(int(row["referrals_noisy"]) - truth[key][0]),
+                               abs(int(row["enrolled_noisy"]) - truth[key][1])]
+            errors.sort()
+            print(f"open data {r.period}: epsilon {meta['epsilon']:g}, noise scale {meta['noise_scale']:g}, "
+                  f"expected 95% error ±{meta['expected_error_95pct']:g}; measured on {len(errors)} counts: "
+                  f"mean |error| {sum(errors) / max(1, len(errors)):.1f}, 95th percentile "
+                  f"{errors[int(0.95 * (len(errors) - 1))] if errors else 0}")
         engine.dispose()
     return 0
 

@@ -42,8 +42,8 @@ def test_the_calendar_has_months_fiscal_quarters_and_years_only():
     assert "2026-04" not in labels, "no open period: April has not ended"
 
 
-def _load(engine):
-    rows = make_log()
+def _load(engine, referrals: int = 260):
+    rows = make_log(referrals=referrals)
     with engine.begin() as conn:
         conn.execute(insert(__import__("referrals.db", fromlist=["ProgramRow"]).ProgramRow.__table__),
                      [_program_row(pid, name, i) for i, (pid, name) in
@@ -87,7 +87,7 @@ def test_releases_are_published_once_and_do_not_move_when_referrals_come_in(engi
 def test_final_revisions_and_a_late_correction_are_new_revisions_that_pass_the_audit(db_url, engine):
     if not db_url.startswith("sqlite"):
         pytest.skip("the attacker's work is the same on both; counting on PostgreSQL is covered above")
-    rows = _load(engine)
+    rows = _load(engine, 160)
     _publish(engine, date(2026, 4, 2))
     later = _publish(engine, date(2026, 7, 1))
     assert ("2026-01", 2, False) in later and ("FY2026-Q1", 2, False) in later, "final once outcomes are in"
