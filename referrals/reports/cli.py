@@ -19,7 +19,8 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     pub.add_argument("--today", metavar="YYYY-MM-DD", help="publish as of this UTC date (default: today)")
     sub.add_parser("list", help="list the published releases (newest revision of each period)")
     show = sub.add_parser("show", help="print a published release as text, or its CSV")
-    show.add_argument("period", help="2026-03 (a month), FY2026-Q1 (a fiscal quarter) or FY2026 (a fiscal year)")
+    show.add_argument("period", help="2026-03 (a month), FY2026-Q1 (a fiscal quarter) or FY2026 (a fiscal year); "
+                      "FY2026-Q1-open for the open-data release")
     show.add_argument("--revision", type=int, help="a revision number (default: the newest)")
     show.add_argument("--csv", action="store_true", help="print the CSV, byte for byte as the portal serves it")
     sub.add_parser("audit", help="run the linear-programming attacker over every published release")
@@ -53,7 +54,8 @@ def run_report_command(args: argparse.Namespace, settings, out=None, err=None) -
     try:
         start, protection = _settings_ints(settings) if not isinstance(settings, str) else (1, 5.0)
         today = date.fromisoformat(args.today) if getattr(args, "today", None) else None
-        period = parse_period(args.period, start) if args.command == "show" else None
+        period = parse_period(args.period.removesuffix("-open"), start) if args.command == "show" else None
+        label = (period.label + ("-open" if args.period.endswith("-open") else "")) if period else None
     except (PeriodError, ValueError) as exc:
         print(f"report: {exc}", file=err)
         return 2
@@ -82,9 +84,9 @@ def run_report_command(args: argparse.Namespace, settings, out=None, err=None) -
                     print(f"{r.period:<10} revision {r.revision}  published {r.published_on}  {state}", file=out)
                 return 0
             if args.command == "show":
-                row = releases.get_release(session, period.label, args.revision)
+                row = releases.get_release(session, label, args.revision)
                 if row is None:
-                    print(f"report: no release {period.label}"
+                    print(f"report: no release {label}"
                           + (f" revision {args.revision}" if args.revision else "")
                           + "; see: python -m referrals report list", file=err)
                     return 1
