@@ -19,7 +19,7 @@ def test_report_commands_publish_list_show_and_audit(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "release(s) published" in out.stdout and "published 2026-01 revision 1" in out.stderr
     listing = run_cli(url, "report", "list")
-    assert "2026-02    revision 1" in listing.stdout and "2026-03" not in listing.stdout, "March has not ended"
+    assert "2026-02    revision 1" in listing.stdout and "\n2026-03 " not in "\n" + listing.stdout, "March has not ended"
     text = run_cli(url, "report", "show", "2026-01")
     assert text.returncode == 0 and "Release: 2026-01 (month, 2026-01-01 to 2026-01-31), revision 1" in text.stdout
     assert "Outcomes still being recorded" in text.stdout
