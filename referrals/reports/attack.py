@@ -106,12 +106,15 @@ def _n_key(cells: Cells) -> tuple:
 
 
 class _Versions:
-    """Per month: the distinct versions of its data that final releases used, and the states."""
+    """Per month: the distinct versions of its data that releases used, and the states.
+
+    A pending release (referrals only) shares the version of a final one with the same referral counts;
+    otherwise it is a version of its own, and a referral can be "absent" from some versions.
+    """
 
     def __init__(self, releases: list[Published]):
-        self.final: dict[str, list[tuple]] = {}
-        self.n_keys: dict[str, set] = {}
-        self.of: dict[tuple[str, str], int | None] = {}  # (release key, month) -> version (None: pending)
+        self.versions: dict[str, list[list]] = {}          # month -> [[referral-count key, full key or None]]
+        self.of: dict[tuple[str, str], int] = {}          # (release key, month) -> version
         self.leaves: dict[str, dict[str, set]] = {}       # month -> dim -> leaf keys
         self.linked: dict[str, bool] = {}                  # month -> race and gender "not asked" are one
         for r in releases:
@@ -122,29 +125,31 @@ class _Versions:
                 # They are the same referrals when consent to analytics covers both questions (it does in
                 # the conversation); data where they differ is audited without the link.
                 self.linked[m] = self.linked.get(m, True) and same
-                self.n_keys.setdefault(m, set()).add(_n_key(cells))
                 by_dim = self.leaves.setdefault(m, {})
                 for (dim, key, parent), v in cells.items():
                     if dim in ("total", "need") or not v[0]:
                         continue
                     by_dim.setdefault(dim, set()).add((parent, key))
-                if r.pending:
-                    self.of[(r.key, m)] = None
-                    continue
-                versions = self.final.setdefault(m, [])
-                k = _key(cells)
-                if k not in versions:
-                    versions.append(k)
-                self.of[(r.key, m)] = versions.index(k)
+                nk, fk = _n_key(cells), None if r.pending else _key(cells)
+                versions = self.versions.setdefault(m, [])
+                found = next((i for i, v in enumerate(versions)
+                              if v[0] == nk and (fk is None or v[1] in (None, fk))), None)
+                if found is None:
+                    versions.append([nk, fk])
+                    found = len(versions) - 1
+                elif fk is not None:
+                    versions[found][1] = fk
+                self.of[(r.key, m)] = found
         self.states: dict[str, list[tuple[int, ...]]] = {}
-        for m in self.n_keys:
-            v = len(self.final.get(m, []))
-            absent = len(self.n_keys[m]) > 1
-            levels = (-1, 0, 1, 2) if absent else (0, 1, 2)
-            if v == 0:
+        self.final: dict[str, bool] = {}
+        for m, versions in self.versions.items():
+            absent = len({v[0] for v in versions}) > 1
+            self.final[m] = any(v[1] is not None for v in versions)
+            if len(versions) == 1 and not self.final[m]:
                 self.states[m] = [(0,)]  # only referrals are known: one state
-            else:
-                self.states[m] = [s for s in itertools.product(levels, repeat=v) if max(s) >= 0]
+                continue
+            levels = (-1, 0, 1, 2) if absent else (0, 1, 2)
+            self.states[m] = [s for s in itertools.product(levels, repeat=len(versions)) if max(s) >= 0]
 
     def need_leaves(self, m: str) -> dict[str, list]:
         cache = self.__dict__.setdefault("_needs", {})
@@ -164,14 +169,8 @@ class _Versions:
         version = self.of[(release.key, m)]
         out = []
         for i, s in enumerate(self.states[m]):
-            if version is None:
-                # a pending release counts referrals only; with final versions, a referral that was
-                # present in any version is counted (the N of every version is the same unless absent)
-                level = max(s) if len(s) else 0
-                ok = measure == N and level >= 0 and not (len(self.n_keys[m]) > 1 and -1 in s)
-            else:
-                level = s[version]
-                ok = level >= 0 if measure == N else level >= 1 if measure == C else level == 2
+            level = s[version] if len(s) > 1 or version == 0 else s[0]
+            ok = level >= 0 if measure == N else level >= 1 if measure == C else level == 2
             if ok:
                 out.append(i)
         memo[(release.key, m, measure)] = out
@@ -255,8 +254,7 @@ def audit(releases: Iterable[Published], targets: set[str] | None = None, dims: 
             counts, shown = r.cells[("total", None, "all")]
             if len(states) == 1 and shown[N]:
                 pinned[m] = [float(counts[N])]
-            elif len(vers.final.get(m, [])) == 1 and not r.pending and all(shown) and len(states) == 3 \
-                    and len(vers.n_keys[m]) == 1:
+            elif len(vers.versions[m]) == 1 and not r.pending and all(shown) and len(states) == 3:
                 n, c, e = counts
                 by_level = {0: n - c, 1: c - e, 2: e}
                 pinned[m] = [float(by_level[s[0]]) for s in states]
@@ -359,12 +357,15 @@ def audit(releases: Iterable[Published], targets: set[str] | None = None, dims: 
                         continue
                     lo, hi = interval([(*cell_expr(prog, r, cell, k, fams), float(wk)) for k, wk in enumerate(w) if wk], truth)
                     result.findings.append(Finding(r.key, cell, name, truth, lo, hi))
-                # changes between this revision and the one before it (both final)
-                earlier = [p for p in by_period[r.period] if p.revision < r.revision and not p.pending]
-                if earlier and not r.pending:
+                # changes between this revision and the one before it: referrals always, contact and
+                # enrollment when both are final
+                earlier = [p for p in by_period[r.period] if p.revision < r.revision]
+                if earlier:
                     prev = max(earlier, key=lambda p: p.revision)
                     if cell in prev.cells:
                         for k, what in enumerate(("referrals", "contacted", "enrolled")):
+                            if k and (r.pending or prev.pending):
+                                continue
                             truth = counts[k] - prev.cells[cell][0][k]
                             if not 1 <= abs(truth) <= SMALL_MAX:
                                 continue

@@ -132,16 +132,18 @@ def suppress_jointly(history: list[Published], period: ReleasePeriod, revision: 
                 grown = True
     history = [h for h in history if set(h.months) & linked]
     forced: dict[CellId, set[int]] = {}
-    earlier_final = [h for h in history if h.period == period.label and not h.pending]
-    if earlier_final and not pending:
-        # revision rule: a shown count that moved by 1 to 10 since the last final revision would publish
-        # the size of the correction
-        prev = max(earlier_final, key=lambda h: h.revision)
+    earlier = [h for h in history if h.period == period.label]
+    if earlier:
+        # revision rule: a shown count that moved by 1 to 10 since the last revision would publish the
+        # size of the correction (referrals always; contact and enrollment when both are final)
+        prev = max(earlier, key=lambda h: h.revision)
         now_cells = suppress_release(counts, period, None, pending)
         for cell, (old, shown) in prev.cells.items():
             if cell in now_cells:
                 new = now_cells[cell][0]
                 for k in range(3):
+                    if k and (pending or prev.pending):
+                        continue
                     if shown[k] and 1 <= abs(new[k] - old[k]) <= SMALL_MAX:
                         forced.setdefault(cell, set()).add(k)
     targets = {key} | {h.key for h in history if set(h.months) & set(months)}
