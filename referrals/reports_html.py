@@ -76,14 +76,15 @@ def _ratio_cell(ratio: float | None, rate: float | None, row: Row) -> str:
     return f'<td class="r">{text}</td>'
 
 
-GAP_MARKS = 2  # how many groups per chart are marked as the largest gaps
+GAP_MARKS = 2    # how many groups per chart are marked as the largest gaps
+GAP_RATIO = 0.9  # and only when their rate is at least 10% below the city's
 
 
 def largest_gaps(table: Table, city: Row) -> list[str]:
     """Keys of the groups furthest below the citywide enrollment rate (then contact rate), largest first.
 
-    Only groups whose rate is shown and rests on at least UNSTABLE_BELOW referrals: a gap on a handful of
-    referrals is noise, not news."""
+    Only groups whose rate is shown, rests on at least UNSTABLE_BELOW referrals and is at least 10% below
+    the city's: a gap on a handful of referrals, or of a few tenths of a point, is noise, not news."""
     if table.dimension == "month":
         return []
     out = []
@@ -92,7 +93,7 @@ def largest_gaps(table: Table, city: Row) -> list[str]:
             continue
         gaps = sorted((getattr(r, attr) - city_rate, r.key) for r in table.rows
                       if getattr(r, attr) is not None and not r.small_base and r.referrals
-                      and getattr(r, attr) < city_rate)
+                      and getattr(r, attr) < GAP_RATIO * city_rate)
         out = [k for _gap, k in gaps[:GAP_MARKS]]
         if out:
             return out
