@@ -11,14 +11,13 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
 from referrals.db import ReferralLogEntry, make_sessionmaker
 from referrals.reports.calendar import (PeriodError, ended_periods, fiscal_year, fiscal_year_of, month,
                                         parse_period, quarter)
 from referrals.reports.releases import ReportRelease, _cells_from, audit_all, get_release, list_releases, publish
 from tests.test_reports import PROGRAMS, _program_row, make_log
-from tests.test_reports_suppression import T, leaks
 
 UTC = timezone.utc
 

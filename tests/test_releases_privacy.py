@@ -3,7 +3,6 @@ the day, so a staff action's exact time can no longer be matched to a deleted re
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 from sqlalchemy import select
 
