@@ -70,8 +70,12 @@ def run_report_command(args: argparse.Namespace, settings, out=None, err=None) -
             print(f"report: cannot read the database at {where}: {problem}", file=err)
             return 1
         if args.command == "publish":
-            with make_sessionmaker(engine).begin() as session:
-                rows = releases.publish(session, today, start, protection, log=lambda m: print(m, file=err))
+            try:
+                with make_sessionmaker(engine).begin() as session:
+                    rows = releases.publish(session, today, start, protection, log=lambda m: print(m, file=err))
+            except RuntimeError as exc:  # the attacker's program could not be solved: publish nothing
+                print(f"report: nothing published: {exc}", file=err)
+                return 1
             print(f"{len(rows)} release(s) published", file=out)
             return 0
         with make_sessionmaker(engine)() as session:
