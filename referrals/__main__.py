@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("file", help="output path, or - for stdout")
     staff.add_cli(sub)
     sub.add_parser("portal", help="run the caseworker portal on PORTAL_HOST:PORTAL_PORT")
-    rep = sub.add_parser("report", help="print the equity report (small counts suppressed)")
+    rep = sub.add_parser("report", help="equity releases: publish, list, show, audit (small counts suppressed)")
     add_report_arguments(rep)
     add_sample_arguments(sub.add_parser("sample-data", help="fill the database with a synthetic year of referrals"))
     pg = sub.add_parser("purge", help="delete referral cases and contact-vault entries past the retention period")
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.area == "users":
         return staff.run_cli(args, settings.database_url)
     if args.area == "report":
-        return run_report_command(args, settings.database_url)
+        return run_report_command(args, settings)
     if args.area == "sample-data":
         return run_sample_command(args, settings)
     if args.area == "portal":

@@ -75,6 +75,10 @@ SETTINGS: tuple[Setting, ...] = (
             "reply (Twilio gives up after 15)"),
     Setting("PORTAL_HOST", "127.0.0.1", "Address the caseworker portal listens on (keep it on an internal network)"),
     Setting("PORTAL_PORT", "8081", "Port of the caseworker portal"),
+    Setting("REPORT_FISCAL_YEAR_START", "1", "Month (1-12) the city's fiscal year starts in; equity releases cover "
+            "whole months, fiscal quarters and fiscal years (7: FY2027 runs July 2026 to June 2027)"),
+    Setting("REPORT_PROTECTION", "5", "Protection interval of the equity releases: a suppressed small figure "
+            "must not be narrowed by all published figures to an interval narrower than this (at least 5)"),
     Setting("PORTAL_TRUST_PROXY", "0", "1 when the portal runs behind a TLS-terminating proxy that sets "
             "X-Forwarded-Proto; only then does that header make session cookies Secure"),
 )

@@ -139,6 +139,13 @@ def held_data(session: Session, pseudonym: str) -> HeldData:
     )
 
 
+def _day(value: datetime) -> datetime:
+    """Midnight UTC of the same day: the coarse time kept after a deletion."""
+    from referrals.staff import as_utc
+
+    return as_utc(value).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def delete_resident(session: Session, pseudonym: str) -> dict[str, int]:
     """Delete everything tied to `pseudonym` but the opt-out state; report what went."""
     counts = {
@@ -152,10 +159,19 @@ def delete_resident(session: Session, pseudonym: str) -> dict[str, int]:
     # The resident was told a reference (the start of the case id). Its log rows get a fresh random id,
     # the same for all rows of one referral, so the reports still see each referral's path, while
     # the reference on the resident's phone no longer finds them.
+    # No linkage back (issue 12): the audit log loses the old id, and both the audit rows and the re-keyed
+    # log rows keep only the day. Otherwise the microsecond time of a staff action (audit log, old id)
+    # equals the time of the log row it wrote, and gives the deleted referral's demographics back.
+    from referrals.staff import AuditEntry
+
     case_ids = session.scalars(select(ReferralCase.id).where(ReferralCase.resident_pseudonym == pseudonym)).all()
     for case_id in case_ids:
-        session.execute(update(ReferralLogEntry).where(ReferralLogEntry.referral_id == case_id)
-                        .values(referral_id=str(uuid.uuid4())))
+        rows = session.scalars(select(ReferralLogEntry).where(ReferralLogEntry.referral_id == case_id)).all()
+        fresh = str(uuid.uuid4())
+        for row in rows:
+            row.referral_id, row.occurred_at = fresh, _day(row.occurred_at)
+        for entry in session.scalars(select(AuditEntry).where(AuditEntry.referral_id == case_id)).all():
+            entry.referral_id, entry.at = None, _day(entry.at)
     counts["crisis_flags"] = session.execute(delete(CrisisFlag).where(CrisisFlag.pseudonym == pseudonym)).rowcount
     counts["residents"] = session.execute(delete(Resident).where(Resident.pseudonym == pseudonym)).rowcount
     session.flush()

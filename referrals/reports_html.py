@@ -18,8 +18,8 @@ from __future__ import annotations
 from html import escape
 from typing import Sequence
 
-from referrals.reports import (DIMENSIONS, FLAG, SMALL_MAX, SUPPRESSED, UNSTABLE_BELOW, Report, Row, Table,
-                               fmt_ratio, footnotes, label_for)
+from referrals.reports.core import (DIMENSIONS, FLAG, PENDING, SMALL_MAX, SUPPRESSED, UNSTABLE_BELOW, Report, Row,
+                                    Table, fmt_ratio, footnotes, label_for, release_name, status_line)
 
 CONTACT_COLOUR = "#2f6eb5"
 ENROLL_COLOUR = "#14365c"
@@ -38,7 +38,9 @@ REPORT_CSS = """\
   font-variant-numeric: tabular-nums; }
 .equity-report .er-table tbody th { text-align: left; font-weight: normal; }
 .equity-report .er-table tr.er-parent th { text-align: left; background: #f2f2f2; font-weight: bold; }
-.equity-report .er-table td.s { color: #595959; }
+.equity-report .er-table td.s, .equity-report .er-table td.p { color: #595959; }
+.equity-report .er-table tr.er-gap th, .equity-report .er-gap-mark { color: #b3261e; font-weight: bold; }
+.equity-report .er-status.er-pending { border-left: 4px solid #b3261e; padding-left: 0.5rem; }
 .equity-report .er-citywide { display: flex; gap: 2rem; flex-wrap: wrap; }
 .equity-report .er-citywide div { min-width: 10rem; }
 .equity-report .er-citywide dd { font-size: 1.5rem; margin: 0; }
@@ -74,16 +76,45 @@ def _ratio_cell(ratio: float | None, rate: float | None, row: Row) -> str:
     return f'<td class="r">{text}</td>'
 
 
-def _row_html(row: Row) -> str:
+GAP_MARKS = 2    # how many groups per chart are marked as the largest gaps
+GAP_RATIO = 0.9  # and only when their rate is at least 10% below the city's
+
+
+def largest_gaps(table: Table, city: Row) -> list[str]:
+    """Keys of the groups furthest below the citywide enrollment rate (then contact rate), largest first.
+
+    Only groups whose rate is shown, rests on at least UNSTABLE_BELOW referrals and is at least 10% below
+    the city's: a gap on a handful of referrals, or of a few tenths of a point, is noise, not news."""
+    if table.dimension == "month":
+        return []
+    out = []
+    for attr, city_rate in (("enroll_rate", city.enroll_rate), ("contact_rate", city.contact_rate)):
+        if city_rate is None:
+            continue
+        gaps = sorted((getattr(r, attr) - city_rate, r.key) for r in table.rows
+                      if getattr(r, attr) is not None and not r.small_base and r.referrals
+                      and getattr(r, attr) < GAP_RATIO * city_rate)
+        out = [k for _gap, k in gaps[:GAP_MARKS]]
+        if out:
+            return out
+    return out
+
+
+def _row_html(row: Row, pending: bool = False, gap: bool = False) -> str:
+    label = escape(row.label) + (' <span class="er-gap-mark">(largest gap)</span>' if gap else "")
+    head = f'<tr class="er-gap"><th scope="row">{label}</th>' if gap else f'<tr><th scope="row">{label}</th>'
+    if pending:
+        waiting = f'<td class="r p">{PENDING}</td><td class="r"></td><td class="r"></td>'
+        return head + _count_cell(row.referrals) + waiting + waiting + "</tr>"
     return "".join((
-        f'<tr><th scope="row">{escape(row.label)}</th>', _count_cell(row.referrals), _count_cell(row.contacted),
+        head, _count_cell(row.referrals), _count_cell(row.contacted),
         _rate_cell(row.contact_rate, row), _ratio_cell(row.contact_ratio, row.contact_rate, row),
         _count_cell(row.enrolled), _rate_cell(row.enroll_rate, row),
         _ratio_cell(row.enroll_ratio, row.enroll_rate, row), "</tr>"))
 
 
-def table_html(table: Table) -> str:
-    """The figures of one table; program rows are grouped under their need."""
+def table_html(table: Table, pending: bool = False, gaps: Sequence[str] = ()) -> str:
+    """The figures of one table; program rows are grouped under their need; the largest gaps marked."""
     head = "<thead><tr>" + "".join(f'<th scope="col">{h}</th>' for h in (
         "Group", "Referrals", "Contacted", "Contact rate", "Ratio to city", "Enrolled", "Enrollment rate",
         "Ratio to city")) + "</tr></thead>"
@@ -93,7 +124,7 @@ def table_html(table: Table) -> str:
             parent = row.parent
             body.append(f'<tr class="er-parent"><th colspan="8" scope="colgroup">'
                         f'{escape(label_for("need", row.parent or ""))}</th></tr>')
-        body.append(_row_html(row))
+        body.append(_row_html(row, pending, row.key in gaps))
     if not table.rows:
         body.append('<tr><td colspan="8">No referrals in this period.</td></tr>')
     return (f'<table class="er-table" data-dimension="{escape(table.dimension)}"><caption>'
@@ -106,9 +137,11 @@ def _bar_label(row: Row) -> str:
     return row.label
 
 
-def rate_chart_svg(table: Table, city: Row, chart_id: str) -> str:
-    """Horizontal bars: contact rate and enrollment rate of each group, citywide rates as red lines."""
-    label_w, bar_w, right, top, row_h = 230, 300, 90, 46, 34
+def rate_chart_svg(table: Table, city: Row, chart_id: str, pending: bool = False,
+                   gaps: Sequence[str] = ()) -> str:
+    """Horizontal bars: contact rate and enrollment rate of each group, citywide rates as red lines, the
+    largest gaps below the city marked in words (not by colour alone). Text is 12 px or larger."""
+    label_w, bar_w, right, top, row_h = 230, 300, 100, 46, 38
     rows = list(table.rows)
     height = top + max(1, len(rows)) * row_h + 30
     width = label_w + bar_w + right
@@ -121,7 +154,8 @@ def rate_chart_svg(table: Table, city: Row, chart_id: str) -> str:
     desc = (f"Bar chart, one pair of bars per group: contact rate (lighter) and enrollment rate (darker), "
             f"0 to 100 percent. Citywide: contact {_pct(city.contact_rate) or 'suppressed'}, enrollment "
             f"{_pct(city.enroll_rate) or 'suppressed'} (red lines). Suppressed groups have no bars. "
-            "The table beside the chart has every figure.")
+            "The table beside the chart has every figure."
+            + (f" Largest gaps below the city: {', '.join(r.label for r in rows if r.key in gaps)}." if gaps else ""))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
            f'width="{width}" height="{height}" aria-labelledby="{chart_id}-t {chart_id}-d" '
            f'font-family="sans-serif" font-size="12" class="er-svg">',
@@ -145,21 +179,25 @@ def rate_chart_svg(table: Table, city: Row, chart_id: str) -> str:
         out.append(f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end" fill="{TEXT_COLOUR}">'
                    f'<title>{escape(name)}</title>{escape(short)}</text>')
         if row.contact_rate is None and row.enroll_rate is None:
+            why = "no referrals" if row.referrals == 0 else "outcomes pending" if pending else "suppressed"
             out.append(f'<text x="{x0 + 4}" y="{y + 17}" fill="{MUTED_COLOUR}" font-style="italic">'
-                       f'{"no referrals" if row.referrals == 0 else "suppressed"}</text></g>')
+                       f'{why}</text></g>')
             continue
         flag = FLAG if row.small_base else ""
         for j, (rate, colour, what) in enumerate(((row.contact_rate, CONTACT_COLOUR, "contact rate"),
                                                   (row.enroll_rate, ENROLL_COLOUR, "enrollment rate"))):
-            by = y + 3 + j * 13
+            by = y + 3 + j * 16
             if rate is None:
-                out.append(f'<text x="{x0 + 4}" y="{by + 10}" fill="{MUTED_COLOUR}" font-size="10" '
+                out.append(f'<text x="{x0 + 4}" y="{by + 10}" fill="{MUTED_COLOUR}" font-size="12" '
                            f'font-style="italic">{what} suppressed</text>')
                 continue
             out.append(f'<rect x="{x0}" y="{by}" width="{max(x(rate) - x0, 0.5):.1f}" height="11" fill="{colour}">'
                        f'<title>{escape(name)}: {what} {_pct(rate)}{flag}</title></rect>'
-                       f'<text x="{x(rate) + 4:.1f}" y="{by + 10}" font-size="10" fill="{TEXT_COLOUR}">'
+                       f'<text x="{x(rate) + 4:.1f}" y="{by + 10}" font-size="12" fill="{TEXT_COLOUR}">'
                        f'{_pct(rate)}{flag}</text>')
+        if row.key in gaps:
+            out.append(f'<text x="{label_w + bar_w + 8}" y="{y + 17}" fill="{CITY_COLOUR}" font-weight="bold" '
+                       f'class="er-gap-mark">largest gap</text>')
         out.append("</g>")
     bottom = height - 26
     for rate, dash in ((city.contact_rate, "6 3"), (city.enroll_rate, "2 2")):
@@ -173,7 +211,7 @@ def rate_chart_svg(table: Table, city: Row, chart_id: str) -> str:
 def month_chart_svg(table: Table, chart_id: str) -> str:
     """Vertical bars: referrals per month; enrollment rate written under each bar."""
     rows = list(table.rows)
-    left, top, plot_h, col_w = 50, 20, 180, 46
+    left, top, plot_h, col_w = 50, 20, 180, 62
     width = left + max(1, len(rows)) * col_w + 10
     height = top + plot_h + 60
     peak = max([r.referrals or 0 for r in rows] + [1])
@@ -182,7 +220,7 @@ def month_chart_svg(table: Table, chart_id: str) -> str:
             "written under each column. Suppressed months have no column. The table beside has every figure.")
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" width="{width}" '
            f'height="{height}" aria-labelledby="{chart_id}-t {chart_id}-d" font-family="sans-serif" '
-           f'font-size="11" class="er-svg">',
+           f'font-size="12" class="er-svg">',
            f'<title id="{chart_id}-t">{escape(title)}</title><desc id="{chart_id}-d">{escape(desc)}</desc>',
            f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 5}" y2="{top + plot_h}" stroke="#888"/>',
            (f'<text x="{left - 6}" y="{top + 8}" text-anchor="end" fill="{MUTED_COLOUR}">{peak}</text>'
@@ -193,7 +231,7 @@ def month_chart_svg(table: Table, chart_id: str) -> str:
         out.append(f'<g class="er-bar" data-group="{escape(row.key)}">')
         if row.referrals is None:
             out.append(f'<text x="{cx:.1f}" y="{top + plot_h - 6}" text-anchor="middle" fill="{MUTED_COLOUR}" '
-                       'font-style="italic" font-size="10">suppr.</text>')
+                       'font-style="italic" font-size="12">suppr.</text>')
         elif row.referrals:
             h = plot_h * row.referrals / peak
             out.append(f'<rect x="{cx - col_w * 0.35:.1f}" y="{top + plot_h - h:.1f}" width="{col_w * 0.7:.1f}" '
@@ -203,36 +241,21 @@ def month_chart_svg(table: Table, chart_id: str) -> str:
         out.append(f'<text x="{cx:.1f}" y="{top + plot_h + 14}" text-anchor="middle" fill="{TEXT_COLOUR}">'
                    f'{escape(row.label)}</text>'
                    f'<text x="{cx:.1f}" y="{top + plot_h + 30}" text-anchor="middle" fill="{ENROLL_COLOUR}" '
-                   f'font-size="10">{_pct(row.enroll_rate)}</text></g>')
+                   f'font-size="12">{_pct(row.enroll_rate)}</text></g>')
     out.append("</svg>")
     return "".join(out)
 
 
-def _period_form(report: Report, action: str, dimensions: Sequence[str] | None) -> str:
-    chosen = ",".join(dimensions) if dimensions else ""
-    return (f'<form class="er-period" method="get" action="{escape(action)}">'
-            f'<label>From <input type="date" name="from" value="{report.period.start.isoformat()}"></label>'
-            f'<label>To <input type="date" name="to" value="{report.period.end.isoformat()}"></label>'
-            f'<input type="hidden" name="by" value="{escape(chosen)}">'
-            '<button type="submit">Show</button></form>')
-
-
-def report_page_html(report: Report, csv_href: str | None = None, form_action: str | None = None) -> str:
-    """The whole report as one HTML fragment (a <section>) for the portal's equity page.
-
-    `csv_href`: link to the CSV download of the same report; `form_action`: URL the period form GETs
-    (fields `from`, `to`, `by`). Both optional, and escaped here.
-    """
+def report_page_html(report: Report) -> str:
+    """The whole release as one HTML fragment (a <section>), rendered once at publication and stored:
+    every role gets these same bytes. Links (CSV, other revisions) are the portal's, around it."""
     city = report.total
     parts = ['<section class="equity-report" aria-labelledby="er-title">',
-             '<h2 id="er-title">Referrals, contact and enrollment</h2>']
-    if form_action is not None:
-        parts.append(_period_form(report, form_action, [t.dimension for t in report.tables]))
-    parts.append(f'<p class="er-period-text">Period: {escape(str(report.period))} (UTC). Referrals created in the '
-                 'period; outcomes recorded by its end. Built from the anonymous referral log only.</p>')
-    if csv_href is not None:
-        parts.append(f'<p><a class="er-csv" href="{escape(csv_href)}" download>'
-                     'Download this report as CSV</a></p>')
+             f'<h2 id="er-title">Referrals, contact and enrollment: {escape(report.period.label)}</h2>',
+             f'<p class="er-period-text">Release {escape(release_name(report))}, published '
+             f'{report.generated_at.isoformat()}. Referrals created in the period (UTC). Built from the anonymous '
+             'referral log only.</p>',
+             f'<p class="er-status{" er-pending" if report.pending else ""}">{escape(status_line(report))}</p>']
     if report.suppressed_all:
         parts.append(f'<p class="er-empty">Fewer than {SMALL_MAX + 1} referrals in this period: every figure is '
                      'suppressed.</p>')
@@ -244,13 +267,14 @@ def report_page_html(report: Report, csv_href: str | None = None, form_action: s
                  f'{_pct(city.enroll_rate)}</dd></div></dl>')
     for table in report.tables:
         chart_id = f"er-{table.dimension}-chart"
+        gaps = largest_gaps(table, city)
         chart = (month_chart_svg(table, chart_id) if table.dimension == "month"
-                 else rate_chart_svg(table, city, chart_id))
+                 else rate_chart_svg(table, city, chart_id, report.pending, gaps))
         parts.append(f'<section class="er-dimension" id="er-{escape(table.dimension)}" '
                      f'data-dimension="{escape(table.dimension)}"><h3>{escape(table.title)}</h3>'
                      f'<div class="er-pair"><figure class="er-chart">{chart}'
                      f'<figcaption>{escape(table.title)}: chart (figures in the table)</figcaption></figure>'
-                     f'{table_html(table)}</div></section>')
+                     f'{table_html(table, report.pending, gaps)}</div></section>')
     parts.append('<footer class="er-notes">' + "".join(f"<p>{escape(line)}</p>" for line in footnotes(report))
                  + "</footer></section>")
     return "".join(parts)

@@ -364,4 +364,5 @@ def run_sample_command(args, settings, out=print) -> int:
         f"({loaded.log_rows} log rows); {loaded.open_cases} cases from the last {OPEN_DAYS} days are open")
     if not loaded.contacts:
         out("no contact details written (VAULT_KEY is not set)")
+    out("equity releases come from: python -m referrals report publish (about a minute for a year)")
     return 0

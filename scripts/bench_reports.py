@@ -85,13 +85,16 @@ def load_postgres(url: str, rows: list[dict]) -> None:
 def time_report(url: str, runs: int, now: datetime) -> dict:
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
-    period = reports.default_period(now.date())
+    from referrals.reports.calendar import fiscal_year
+    from referrals.reports.core import count_months, period_counts
+
+    period = fiscal_year(now.year, 1)  # the fiscal year of `now`: counting over twelve months
     totals, sql, cpu = [], [], []
     report = None
     for i in range(runs + 1):
         with sessions() as session:
             c0, t0 = time.process_time(), time.perf_counter()
-            counts = reports.count_groups(session, period)
+            counts = period_counts(count_months(session, period.start, period.end), period.months())
             t1 = time.perf_counter()
             report = reports.build_report(counts, period, reports.program_names(session))
             c2, t2 = time.process_time(), time.perf_counter()

@@ -250,10 +250,11 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/referrals/{id}/notes"): frozenset({"caseworker", "supervisor"}),
     ("POST", "/referrals/{id}/assign"): frozenset({"supervisor"}),
     ("GET", "/audit"): frozenset({"supervisor", "admin"}),
-    ("GET", "/crisis"): frozenset({"supervisor", "admin"}),
+    ("GET", "/crisis"): frozenset({"supervisor"}),
     ("GET", "/analyst"): frozenset({"analyst"}),
     ("GET", "/reports"): frozenset({"analyst", "supervisor", "admin"}),
-    ("GET", "/reports.csv"): frozenset({"analyst", "supervisor", "admin"}),
+    ("GET", "/reports/{period}"): frozenset({"analyst", "supervisor", "admin"}),
+    ("GET", "/reports/{period}/r{revision}"): frozenset({"analyst", "supervisor", "admin"}),
     ("GET", "/admin/users"): frozenset({"admin"}),
     ("POST", "/admin/users"): frozenset({"admin"}),
     ("POST", "/admin/users/{id}/disable"): frozenset({"admin"}),
@@ -300,7 +301,10 @@ def _prepare(p: Portal, key: tuple[str, str], role: str | None) -> tuple[str, di
                                "new_password2": NEW_PASSWORD},
         "/account/sessions/revoke": {"session": _other_session(p, role)},
     }.get(template, {})
-    path = (template.replace("{id}", ref or str(p.users["spare"])).replace("{name}", "portal.css"))
+    if "{period}" in template:
+        _one_release(p)
+    path = (template.replace("{id}", ref or str(p.users["spare"])).replace("{name}", "portal.css")
+            .replace("{period}", "2026-01").replace("{revision}", "1"))
     return path, data, ref
 
 
@@ -321,6 +325,22 @@ def _other_session(p: Portal, role: str | None) -> str:
 def _undo_password_change(p: Portal) -> None:
     with p.sessions.begin() as s:
         s.execute(update(StaffUser).values(password_hash=_password_hash()))
+def _one_release(p: Portal) -> None:
+    """A published release (January 2026) for the report routes of the matrix."""
+    from datetime import date, datetime, timezone
+
+    from referrals.reports.releases import get_release, publish
+
+    with p.sessions.begin() as s:
+        if get_release(s, "2026-01") is not None:
+            return
+        for i in range(30):
+            s.add(ReferralLogEntry(referral_id=str(uuid.uuid4()), resident_log_id=str(uuid.uuid4()),
+                                   event="created", status="new", need="employment", program_id=CDL,
+                                   neighborhood="Eastside", age_band="25_54", language="en", channel="sms",
+                                   occurred_at=datetime(2026, 1, 1 + i % 28, 10, tzinfo=timezone.utc)))
+        s.flush()
+        publish(s, date(2026, 2, 2))
 
 
 def _leaks(p: Portal, body: str) -> list[str]:
@@ -778,29 +798,63 @@ def test_migration_0003_goes_down_and_up(db_url):
 
 
 def test_analyst_reads_the_equity_report_and_its_csv(portal: Portal):
+    """Releases only: the list, a release with its charts, its CSV; no date range, no open period."""
+    from datetime import datetime, timezone
+
+    from referrals.reports.releases import publish
     from referrals.sample_data import load_sample_data
 
-    load_sample_data(portal.engine, referrals=3000, seed=7, allow_real=True)
+    load_sample_data(portal.engine, referrals=1500, seed=7, allow_real=True,
+                     now=datetime(2026, 5, 10, tzinfo=timezone.utc))
+    with portal.sessions.begin() as s:
+        publish(s, datetime(2026, 2, 3).date())
     analyst = portal.client("analyst")
-    page = analyst.get("/reports")
+    listing = analyst.get("/reports")
+    assert listing.status_code == 200 and 'href="/reports/FY2026"' not in listing.text
+    assert 'href="/reports/2026-01"' in listing.text and 'href="/reports/FY2025-Q4"' in listing.text
+    page = analyst.get("/reports/FY2025-Q4")
     assert page.status_code == 200
     assert page.text.count("<svg") >= 5 and 'role="img"' in page.text, "charts rendered server-side"
     assert "<table" in page.text and "/static/reports.css" in page.text
     assert "synthetic-" not in page.text and "+1555" not in page.text, "never a person"
-    csv = analyst.get("/reports.csv")
+    csv = analyst.get("/reports/FY2025-Q4/r1.csv")
     assert csv.status_code == 200 and csv.headers["Content-Type"].startswith("text/csv")
     assert b"\r\n" in csv.content and "attachment" in csv.headers["Content-Disposition"]
-    bad = analyst.get("/reports", params={"from": "not-a-date"})
-    assert bad.status_code == 400
+    for role in ("supervisor", "admin"):
+        again = portal.client(role).get("/reports/FY2025-Q4/r1.csv")
+        assert again.content == csv.content, "the same bytes for every role"
+    assert analyst.get("/reports/FY2025-Q4.csv").content == csv.content
+    # no date ranges, no open period, no crash on nonsense
+    assert analyst.get("/reports", params={"from": "2026-01-02", "to": "2026-02-01"}).status_code == 400
+    assert analyst.get("/reports/2026-01", params={"from": "2026-01-02"}).status_code == 400
+    assert analyst.get("/reports.csv").status_code == 404
+    for missing in ("/reports/2026-02", "/reports/2026-13", "/reports/FY2026-Q9", "/reports/2026-01/r9",
+                    "/reports/2026-01/r0", "/reports/2026-01/rx.csv", "/reports/" + "9" * 300,
+                    "/reports/%00", "/reports/FY2026"):
+        assert analyst.get(missing).status_code == 404, missing
     assert portal.client("caseworker").get("/reports").status_code == 403
 
 
-def test_supervisors_see_crisis_flags_without_the_words(portal: Portal):
+def test_supervisors_see_crisis_flags_of_their_organization_by_day_only(portal: Portal):
     from referrals.privacy import flag_crisis
 
+    ref = portal.referral()  # a resident with a referral at ORG
+    pseudonym = portal.case(ref).resident_pseudonym
     with make_sessionmaker(portal.engine).begin() as s:
-        flag_crisis(s, "sms-0123456789abcdef", "sms", "es")
+        flag_crisis(s, pseudonym, "sms", "es")
+        flag_crisis(s, "sms-0123456789abcdef", "web", "en")  # no referral anywhere
     page = portal.client("supervisor").get("/crisis")
-    assert page.status_code == 200 and "<td>sms</td><td>es</td><td>no</td>" in page.text
-    assert "sms-0123456789abcdef" not in page.text
+    assert page.status_code == 200
+    day = utcnow().date().isoformat()
+    assert f"<td>{day}</td><td>sms</td><td>es</td><td>1</td>" in page.text
+    assert "<td>web</td>" not in page.text, "a flag that concerns no referral of the organization"
+    assert not re.search(r"\d{1,2}:\d{2}", page.text.split("<h1>", 1)[1]), "no time of day"
+    assert pseudonym not in page.text and "sms-0123456789abcdef" not in page.text
+    with make_sessionmaker(portal.engine).begin() as s:
+        other = StaffUser(username="sup-other", role="supervisor", organization=OTHER_ORG,
+                          password_hash=_password_hash(), active=True, failed_logins=0)
+        s.add(other)
+    outside = portal.client("sup-other").get("/crisis")
+    assert outside.status_code == 200 and "<td>sms</td>" not in outside.text
     assert portal.client("caseworker").get("/crisis").status_code == 403
+    assert portal.client("admin").get("/crisis").status_code == 403

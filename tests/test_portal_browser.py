@@ -99,7 +99,14 @@ def test_caseworker_claims_a_referral_and_closes_it_in_the_browser(portal: Porta
 def test_equity_page_renders_its_charts_offline(portal: Portal, browser):  # noqa: F811
     from referrals.sample_data import load_sample_data
 
-    load_sample_data(portal.engine, referrals=3000, seed=3, allow_real=True)
+    from datetime import date, datetime, timezone
+
+    from referrals.reports.releases import publish
+
+    load_sample_data(portal.engine, referrals=1500, seed=3, allow_real=True,
+                     now=datetime(2026, 5, 10, tzinfo=timezone.utc))
+    with portal.sessions.begin() as s:
+        publish(s, date(2026, 1, 2))
     page = browser.new_page()
     page.set_default_timeout(20_000)
     outside = []
@@ -108,6 +115,7 @@ def test_equity_page_renders_its_charts_offline(portal: Portal, browser):  # noq
     sign_in(page, portal, "analyst")
     page.wait_for_url(re.compile(r"/analyst$"))
     page.goto(portal.url + "/reports")
+    page.click("a[href='/reports/FY2025-Q4']")
     charts = page.locator("svg[role=img]")
     assert charts.count() >= 5
     box = charts.first.bounding_box()

@@ -402,19 +402,28 @@ async def audit_page(request: web.Request) -> web.Response:
     return render(request, "audit.html", entries=entries)
 
 
-@roles("supervisor", "admin")
+@roles("supervisor")
 async def crisis_page(request: web.Request) -> web.Response:
+    """Crisis flags of residents who have a referral with the supervisor's organization, by day only.
+
+    A flag of a resident with no referral there concerns no one here; and a minute timestamp next to the
+    queue would tell which referral (and so which resident) it is.
+    """
     from datetime import timedelta
 
     from referrals.privacy import CrisisFlag
 
-    session = db(request)
-    has_referral = select(func.count()).select_from(ReferralCase).where(
-        ReferralCase.resident_pseudonym == CrisisFlag.pseudonym).correlate(CrisisFlag).scalar_subquery() > 0
-    rows = session.execute(select(CrisisFlag, has_referral)
-                           .where(CrisisFlag.created_at >= utcnow() - timedelta(days=90))
+    user, session = current_user(request), db(request)
+    concerned = select(ReferralCase.resident_pseudonym).where(ReferralCase.organization == user.organization)
+    rows = session.scalars(select(CrisisFlag)
+                           .where(CrisisFlag.created_at >= utcnow() - timedelta(days=90),
+                                  CrisisFlag.pseudonym.in_(concerned))
                            .order_by(CrisisFlag.created_at.desc()).limit(500)).all()
-    return render(request, "crisis.html", flags=rows)
+    by_day: dict[tuple, int] = {}
+    for f in rows:
+        key = (staff.as_utc(f.created_at).date().isoformat(), f.channel, f.language)
+        by_day[key] = by_day.get(key, 0) + 1
+    return render(request, "crisis.html", flags=sorted(by_day.items(), reverse=True))
 
 
 # --- analysts -------------------------------------------------------------------------------------
@@ -425,45 +434,70 @@ async def analyst_page(request: web.Request) -> web.Response:
 
 
 # --- equity reports (aggregate only) ----------------------------------------------------------------
+#
+# Releases only (referrals/reports/releases.py): whole, ended periods, computed by `python -m referrals
+# report publish` and served as stored, the same bytes to every role. There is no date range to ask for.
 
 REPORT_ROLES = ("analyst", "supervisor", "admin")
+NOT_A_RELEASE = ("Reports are releases of whole months, fiscal quarters and fiscal years; there are no date "
+                 "ranges. Pick a release from the list.")
 
 
-def _report(request: web.Request):
-    from referrals.reports import ReportError, report_from_query
+def _release_or_404(request: web.Request, period: str, revision: str | None):
+    from referrals.reports.calendar import PeriodError, parse_period
+    from referrals.reports.releases import get_release, revisions
 
+    if request.query:
+        raise web.HTTPBadRequest(text=NOT_A_RELEASE + "\n")
+    is_open = period.endswith("-open")
     try:
-        return report_from_query(db(request), request.query)
-    except ReportError:
-        raise
-    except (ValueError, OverflowError):  # a date at the end of the calendar (9999-12-31 + 1 day)
-        raise ReportError("the period must lie between 1900-01-01 and 2999-12-31") from None
+        label = parse_period(period.removesuffix("-open"), int(request.app[SETTINGS]["REPORT_FISCAL_YEAR_START"])).label
+    except (PeriodError, ValueError):
+        raise web.HTTPNotFound() from None
+    label += "-open" if is_open else ""
+    number = None
+    if revision is not None:
+        if not re.fullmatch(r"[1-9][0-9]{0,3}", revision):
+            raise web.HTTPNotFound()
+        number = int(revision)
+    row = get_release(db(request), label, number)
+    if row is None:
+        raise web.HTTPNotFound()
+    return row, revisions(db(request), label)
+
+
+def _csv_response(row) -> web.Response:
+    return web.Response(body=row.csv.encode("utf-8"), content_type="text/csv", charset="utf-8", headers={
+        "Content-Disposition": f'attachment; filename="equity-{row.period}-r{row.revision}.csv"'})
 
 
 @roles(*REPORT_ROLES)
 async def reports_page(request: web.Request) -> web.Response:
-    from referrals.reports import ReportError
-    from referrals.reports_html import report_page_html
+    from referrals.reports.releases import list_releases
 
-    try:
-        report = _report(request)
-    except ReportError as exc:
-        return render(request, "error.html", status=400, title="Report period", message=str(exc))
-    query = request.query_string
-    html = report_page_html(report, csv_href="/reports.csv" + (f"?{query}" if query else ""), form_action="/reports")
-    return render(request, "reports.html", report_html=html)
+    if request.query:
+        return render(request, "error.html", status=400, title="Not a release", message=NOT_A_RELEASE)
+    return render(request, "reports.html", releases=list_releases(db(request)), release=None)
 
 
 @roles(*REPORT_ROLES)
-async def reports_csv(request: web.Request) -> web.Response:
-    from referrals.reports import ReportError, csv_bytes
-
+async def release_page(request: web.Request) -> web.Response:
+    period, revision = request.match_info["period"], request.match_info.get("revision")
+    as_csv = (revision or period).endswith(".csv")
+    if as_csv:
+        if revision:
+            revision = revision.removesuffix(".csv")
+        else:
+            period = period.removesuffix(".csv")
     try:
-        report = _report(request)
-    except ReportError as exc:
-        return web.Response(status=400, text=str(exc) + "\n")
-    return web.Response(body=csv_bytes(report), content_type="text/csv", charset="utf-8",
-                        headers={"Content-Disposition": 'attachment; filename="equity-report.csv"'})
+        row, revs = _release_or_404(request, period, revision)
+    except web.HTTPBadRequest:
+        if as_csv:
+            raise
+        return render(request, "error.html", status=400, title="Not a release", message=NOT_A_RELEASE)
+    if as_csv:
+        return _csv_response(row)
+    return render(request, "reports.html", releases=None, release=row, revisions=revs)
 
 
 # --- admins ---------------------------------------------------------------------------------------

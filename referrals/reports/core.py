@@ -1,14 +1,13 @@
-"""Equity reports: referrals, contact and enrollment by group, built only from the anonymous referral log.
+"""Equity tables: referrals, contact and enrollment by group, built only from the anonymous referral log.
 
-What a report counts. A referral belongs to the period when its `created` row falls in it (dates are UTC,
-both ends included). It counts as *contacted* when a `status` row recorded by the end of the period says
-contacted or an outcome that needs contact (enrolled, not eligible, declined), and as *enrolled* when one
-says enrolled. Outcomes recorded after the period are left out on purpose: the same period always gives
-the same figures, so comparing a report with a later run of itself reveals nothing new.
+What a table counts. A referral belongs to a month when its `created` row falls in it (UTC). It counts as
+*contacted* when a `status` row within OUTCOME_DAYS of the referral says contacted or an outcome that needs
+contact (enrolled, not eligible, declined), and as *enrolled* when one says enrolled. The window is per
+referral, not per period, so a quarter is exactly the sum of its three months and a year of its twelve:
+that is what lets referrals/reports/releases.py suppress months, quarters and the year as one system.
 
-Why all counting happens in SQL. One statement reads the log once: a `created` set and an `outcome` set
-(one row per referral that reached contact), joined, then one GROUP BY per dimension glued with UNION ALL.
-The database does the work over millions of rows; Python only sees a few hundred group totals.
+Why all counting happens in SQL. One statement reads the log once and groups every referral of the range
+by month and two composite keys; Python only sees a few thousand group totals.
 
 Why the small-cell rule is more than "hide 1 to 10". A reader can add and subtract what is shown: total
 minus the shown groups gives the hidden ones, referrals minus contacted gives "not contacted", and the need
@@ -18,29 +17,26 @@ contacted but not enrolled, not contacted. After the primary rule (no shown coun
 two shown counts of a group from 1 to 10) an audit searches every sum and difference of shown cells that
 adds up to a count of people (a set of those disjoint counts) and checks none of them is from 1 to 10;
 while one is, the smallest cell used to work it out is suppressed too (complementary suppression). The
-search is exact for exact derivation by sums and differences (see `_values`); it does not try to stop
-bounds such as "at most 14". Rates are shown only when both their counts are, and flagged under 20.
-
-Limitation (documented in docs/reports.md): two reports over overlapping periods can be subtracted from
-each other. Publish reports over fixed periods (whole months or years).
+search is exact for exact derivation by sums and differences within one table (see `_values`). What one
+table cannot see (other tables, other periods, other revisions, bounds) is the job of the release layer
+and its linear-programming attacker (releases.py, attack.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Iterable, Iterator, Sequence
+from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
-from sqlalchemy import String, case, func, inspect, literal, make_url, null, select, text, tuple_, union_all
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import String, case, func, literal, null, select, text, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from referrals.db import ProgramRow, ReferralLogEntry
+
+if TYPE_CHECKING:
+    from referrals.reports.calendar import ReleasePeriod
 
 # --- what is counted ---------------------------------------------------------------------------
 
@@ -114,66 +110,6 @@ class ReportError(ValueError):
     """A report request a person can fix (bad date, unknown dimension); the message says how."""
 
 
-# --- periods -------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Period:
-    """Dates in UTC, both ends included."""
-
-    start: date
-    end: date
-
-    @property
-    def start_at(self) -> datetime:
-        return datetime.combine(self.start, time(0), tzinfo=timezone.utc)
-
-    @property
-    def end_before(self) -> datetime:
-        return datetime.combine(self.end + timedelta(days=1), time(0), tzinfo=timezone.utc)
-
-    def months(self) -> list[str]:
-        out, y, m = [], self.start.year, self.start.month
-        while (y, m) <= (self.end.year, self.end.month):
-            out.append(f"{y:04d}-{m:02d}")
-            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-        return out
-
-    def __str__(self) -> str:
-        return f"{self.start.isoformat()} to {self.end.isoformat()}"
-
-
-def default_period(today: date | None = None) -> Period:
-    """The current month so far and the 11 whole months before it: twelve monthly bars."""
-    today = today or datetime.now(timezone.utc).date()
-    y, m = today.year, today.month - 11
-    if m < 1:
-        y, m = y - 1, m + 12
-    return Period(date(y, m, 1), today)
-
-
-def parse_date(text: str, name: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except (ValueError, AttributeError):
-        raise ReportError(f"{name} must be a date written YYYY-MM-DD, not {text!r}") from None
-
-
-def make_period(start: str | date | None, end: str | date | None, today: date | None = None) -> Period:
-    """A period from optional dates (strings YYYY-MM-DD or dates); missing ends come from the default."""
-    default = default_period(today)
-    s = parse_date(start, "--from") if isinstance(start, str) else (start or None)
-    e = parse_date(end, "--to") if isinstance(end, str) else (end or None)
-    if e is None:
-        e = default.end if s is None or s <= default.end else s
-    if s is None:
-        s = default_period(e).start
-    if s > e:
-        raise ReportError(f"the period starts ({s.isoformat()}) after it ends ({e.isoformat()})")
-    if (e - s).days > 366 * 20:
-        raise ReportError("the period is longer than 20 years; pick a shorter one")
-    return Period(s, e)
-
-
 def parse_dimensions(text: str | None) -> tuple[str, ...]:
     """`need,neighborhood` -> ("need", "neighborhood"); empty means all dimensions."""
     if not text or not text.strip():
@@ -187,9 +123,16 @@ def parse_dimensions(text: str | None) -> tuple[str, ...]:
 
 # --- counting in SQL -------------------------------------------------------------------------------
 
+OUTCOME_DAYS = 90  # outcomes count when recorded within this many days of the referral (per referral)
+
+# Raw counts of one month: (dimension, group key, parent key or None) -> [referrals, contacted, enrolled].
+# "total" / "all" is the citywide cell. Never shown before suppression.
+Cells = dict[tuple[str, str, "str | None"], list[int]]
+
+
 @dataclass(frozen=True)
 class GroupCount:
-    """Raw counts of one group: never shown before suppression."""
+    """Raw counts of one group over a whole period: never shown before suppression."""
 
     dimension: str
     key: str
@@ -206,16 +149,17 @@ def _month_expr(dialect: str, column):
 
 
 # The dimensions are counted in two groupings over composite keys, not one per dimension: each grouping
-# is a sort of every referral of the period on SQLite (no hash aggregation there), and the composites stay
-# small (a few thousand groups), so Python adds them up per dimension cheaply.
+# is a sort of every referral of the range on SQLite (no hash aggregation there), and the composites stay
+# small (a few thousand groups), so Python adds them up per dimension and month cheaply.
 _COMPOSITES: dict[str, tuple[str, ...]] = {
     "a": ("month", "need", "program_id"),
-    "b": ("language", "channel", "neighborhood", "age_band", "gender", "race_ethnicity"),
+    "b": ("month", "language", "channel", "neighborhood", "age_band", "gender", "race_ethnicity"),
 }
-_KEYS = _COMPOSITES["a"] + _COMPOSITES["b"]
+_KEYS = ("month", "need", "program_id", "language", "channel", "neighborhood", "age_band", "gender",
+         "race_ethnicity")
 _FROM_COMPOSITE: dict[str, tuple[str, str]] = {
     "total": ("a", ""), "month": ("a", "month"), "need": ("a", "need"), "program": ("a", "program_id"),
-    **{dim: ("b", dim) for dim in _COMPOSITES["b"]},
+    **{dim: ("b", dim) for dim in _COMPOSITES["b"][1:]},
 }
 
 
@@ -224,12 +168,13 @@ def _outcome_level(status):
     return func.max(case((status == ENROLLED_STATUS, 2), (status.in_(CONTACTED_STATUSES), 1), else_=0))
 
 
-def _grouped(session: Session, period: Period):
+def _grouped(session: Session, start_at: datetime, end_before: datetime, outcome_days: int):
     """Rows (part, the nine keys, referrals, contacted, enrolled): one per composite group of each part."""
     table = ReferralLogEntry.__table__
     log = table.c
     dialect = session.get_bind().dialect.name
-    dims = [log.referral_id, log.need, log.program_id,
+    days = int(outcome_days)
+    dims = [log.referral_id, log.occurred_at.label("created_at"), log.need, log.program_id,
             func.coalesce(log.neighborhood, "").label("neighborhood"),
             func.coalesce(log.age_band, "").label("age_band"),
             log.language, log.channel,
@@ -237,19 +182,21 @@ def _grouped(session: Session, period: Period):
                  else_=log.race_ethnicity).label("race_ethnicity"),
             func.coalesce(log.gender, "not_asked").label("gender"),
             _month_expr(dialect, log.occurred_at).label("month")]
-    in_period = (log.event == "created", log.occurred_at >= period.start_at, log.occurred_at < period.end_before)
+    in_range = (log.event == "created", log.occurred_at >= start_at, log.occurred_at < end_before)
 
     def measures(r):
         return (func.count().label("referrals"), func.sum(case((r.outcome >= 1, 1), else_=0)).label("contacted"),
                 func.sum(case((r.outcome == 2, 1), else_=0)).label("enrolled"))
 
     if dialect == "postgresql":
-        # Hash join and one pass of hash aggregation over both grouping sets.
-        reached = (select(log.referral_id.label("rid"), _outcome_level(log.status).label("outcome"))
-                   .where(log.event == "status", log.status.in_(CONTACTED_STATUSES),
-                          log.occurred_at >= period.start_at, log.occurred_at < period.end_before)
-                   .group_by(log.referral_id).subquery("reached"))
-        created = select(*dims).where(*in_period).subquery("created")
+        # Hash joins and one pass of hash aggregation over both grouping sets.
+        created = select(*dims).where(*in_range).subquery("created")
+        s = table.alias("s")
+        reached = (select(created.c.referral_id.label("rid"), _outcome_level(s.c.status).label("outcome"))
+                   .select_from(created.join(s, s.c.referral_id == created.c.referral_id))
+                   .where(s.c.event == "status", s.c.status.in_(CONTACTED_STATUSES),
+                          s.c.occurred_at < created.c.created_at + text(f"interval '{days} days'"))
+                   .group_by(created.c.referral_id).subquery("reached"))
         r = (select(created, reached.c.outcome)
              .select_from(created.outerjoin(reached, reached.c.rid == created.c.referral_id))
              .subquery("referrals")).c
@@ -268,9 +215,9 @@ def _grouped(session: Session, period: Period):
     s = table.alias("s")
     outcome = (select(_outcome_level(s.c.status))
                .where(s.c.event == "status", s.c.referral_id == log.referral_id,
-                      s.c.occurred_at < period.end_before)
+                      s.c.occurred_at < func.datetime(log.occurred_at, f"+{days} days"))
                .scalar_subquery())
-    r = (select(*dims[1:], outcome.label("outcome")).where(*in_period)  # referral_id only orders the walk
+    r = (select(*dims[2:], outcome.label("outcome")).where(*in_range)  # referral_id only orders the walk
          .order_by(log.referral_id).cte("referrals")).c
     parts = [select(literal(name, String).label("part"),
                     *[(getattr(r, k) if k in cols else null()).label(k) for k in _KEYS], *measures(r))
@@ -278,20 +225,44 @@ def _grouped(session: Session, period: Period):
     return session.execute(union_all(*parts))
 
 
-def count_groups(session: Session, period: Period) -> list[GroupCount]:
-    """Every dimension's group totals for `period`, counted by the database in one statement."""
-    sums: dict[tuple[str, str, str | None], list[int]] = {}
-    for row in _grouped(session, period):
+def count_months(session: Session, first: date, last: date, outcome_days: int = OUTCOME_DAYS
+                 ) -> dict[str, Cells]:
+    """Raw cells of every month from the month of `first` to the month of `last`, in one statement.
+
+    Every month of the range is in the result, with a citywide cell, even when it had no referrals.
+    """
+    start_at = datetime(first.year, first.month, 1, tzinfo=timezone.utc)
+    ny, nm = (last.year + 1, 1) if last.month == 12 else (last.year, last.month + 1)
+    end_before = datetime(ny, nm, 1, tzinfo=timezone.utc)
+    out: dict[str, Cells] = {}
+    y, m = first.year, first.month
+    while (y, m) <= (last.year, last.month):
+        out[f"{y:04d}-{m:02d}"] = {("total", "all", None): [0, 0, 0]}
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    for row in _grouped(session, start_at, end_before, outcome_days):
+        month_value = row.month
+        month_key = month_value.strftime("%Y-%m") if isinstance(month_value, datetime) else str(month_value)
+        cells = out.setdefault(month_key, {("total", "all", None): [0, 0, 0]})
         for dim, (part, col) in _FROM_COMPOSITE.items():
             if part != row.part:
                 continue
-            value = getattr(row, col) if col else "all"
-            key = value.strftime("%Y-%m") if isinstance(value, datetime) else str(value)
-            acc = sums.setdefault((dim, key, row.need if dim == "program" else None), [0, 0, 0])
+            key = month_key if dim == "month" else (str(getattr(row, col)) if col else "all")
+            acc = cells.setdefault((dim, key, row.need if dim == "program" else None), [0, 0, 0])
             acc[0] += row.referrals
             acc[1] += int(row.contacted or 0)
             acc[2] += int(row.enrolled or 0)
-    sums.setdefault(("total", "all", None), [0, 0, 0])
+    return out
+
+
+def period_counts(months: dict[str, Cells], wanted: Iterable[str]) -> list[GroupCount]:
+    """The group totals of a period: the sum of its months' raw cells."""
+    sums: dict[tuple[str, str, str | None], list[int]] = {("total", "all", None): [0, 0, 0]}
+    for m in wanted:
+        for key, (n, c, e) in months.get(m, {}).items():
+            acc = sums.setdefault(key, [0, 0, 0])
+            acc[0] += n
+            acc[1] += c
+            acc[2] += e
     return [GroupCount(dim, key, parent, *acc) for (dim, key, parent), acc in sums.items()]
 
 
@@ -324,6 +295,7 @@ class Node:
     counts: tuple[int, int, int]
     children: list["Node"] = field(default_factory=list)
     shown: list[bool] = field(default_factory=lambda: [True, True, True])
+    forced: set[int] = field(default_factory=set)  # cells hidden from outside (other tables, periods)
 
     def walk(self) -> Iterator["Node"]:
         yield self
@@ -457,7 +429,7 @@ def suppress(root: Node, root_shown: Sequence[bool] | None = None) -> Node:
         return root
     for node in root.walk():
         if node is not root:
-            node.shown = primary_shown(node.counts, root.shown)
+            node.shown = primary_shown(node.counts, [root.shown[k] and k not in node.forced for k in range(3)])
     parents = {id(ch): p for p in root.walk() for ch in p.children}
     while True:
         audit = _Audit(root)
@@ -515,10 +487,16 @@ class Table:
 
 @dataclass(frozen=True)
 class Report:
-    period: Period
-    generated_at: datetime
+    """The suppressed figures of one release. `pending`: outcomes are still being recorded, so the contact
+    and enrollment columns are not published yet (they come in the next revision)."""
+
+    period: "ReleasePeriod"
+    generated_at: date
     total: Row
     tables: tuple[Table, ...]
+    revision: int = 1
+    pending: bool = False
+    outcomes_final_on: date | None = None
 
     def table(self, dimension: str) -> Table:
         for t in self.tables:
@@ -565,74 +543,128 @@ def _sort_key(dimension: str, key: str, programs: dict[str, str] | None = None) 
     return tail, pos, label_for(dimension, key, programs).casefold(), key
 
 
-def build_report(counts: Iterable[GroupCount], period: Period, programs: dict[str, str] | None = None,
-                 dimensions: Sequence[str] | None = None, generated_at: datetime | None = None) -> Report:
-    """Suppress and assemble the report from raw group counts (every table is suppressed, then the
-    requested ones are kept, so a table shows the same cells whichever others are asked for)."""
-    counts = list(counts)
+# A cell of a release: (dimension, parent key or None, group key); the citywide cell is ("total", None, "all").
+CellId = tuple[str, "str | None", str]
+# Tables whose "not asked" rows are the same referrals (no consent to analytics means neither question).
+LINKED_NOT_ASKED = ("race_ethnicity", "gender")
+
+
+def _tree(dim: str, by_dim: dict[str, list[GroupCount]], root_counts, period, programs) -> Node:
+    root = Node("all", root_counts)
+    groups = sorted(by_dim.get(dim, []), key=lambda g: _sort_key(dim, g.key, programs))
+    if dim == "month":
+        have = {g.key: g for g in groups}
+        groups = [have.get(m, GroupCount("month", m, None, 0, 0, 0)) for m in period.months()]
+    if dim == "program":
+        needs = {g.key: g for g in by_dim.get("need", [])}
+        for need_key in sorted(needs, key=lambda k: _sort_key("need", k)):
+            ng = needs[need_key]
+            node = Node(need_key, (ng.referrals, ng.contacted, ng.enrolled))
+            node.children = [Node(g.key, (g.referrals, g.contacted, g.enrolled))
+                             for g in groups if g.parent == need_key]
+            root.children.append(node)
+    else:
+        root.children = [Node(g.key, (g.referrals, g.contacted, g.enrolled)) for g in groups]
+    return root
+
+
+def _cells_of(dim: str, root: Node) -> Iterator[tuple[CellId, Node]]:
+    for node in root.children:
+        if dim == "program":
+            yield ("need", None, node.key), node
+            for child in node.children:
+                yield ("program", node.key, child.key), child
+        else:
+            yield (dim, None, node.key), node
+
+
+def table_dimensions(period) -> list[str]:
+    """The tables of a release: a month release has no month table (it would be its citywide row)."""
+    return [d for d in DIMENSIONS if not (d == "month" and period.kind == "month")]
+
+
+def suppress_release(counts: Iterable[GroupCount], period, forced: dict[CellId, set[int]] | None = None,
+                     pending: bool = False, link_not_asked: bool = True
+                     ) -> dict[CellId, tuple[tuple[int, int, int], list[bool]]]:
+    """Every cell of a release: its true counts and which of N, C, E are shown.
+
+    Each table is suppressed on its own (exact audit), with `forced` cells hidden first (what other
+    periods and revisions require, worked out by releases.py), the citywide cells shared, and the linked
+    "not asked" rows of race and gender hidden together. `pending` hides contact and enrollment everywhere.
+    `link_not_asked=False` gives what the tables did before releases (each table alone): only for comparison.
+    """
+    forced = {k: set(v) for k, v in (forced or {}).items()}
     by_dim: dict[str, list[GroupCount]] = {}
     for g in counts:
         by_dim.setdefault(g.dimension, []).append(g)
     total = next((g for g in by_dim.get("total", [])), None)
     root_counts = (total.referrals, total.contacted, total.enrolled) if total else (0, 0, 0)
-    root_shown = primary_shown(root_counts)
+    root_shown = primary_shown(root_counts, [k not in forced.get(("total", None, "all"), set()) and
+                                            not (pending and k) for k in range(3)])
     if not root_shown[N]:
         root_shown = [False, False, False]
-    city = _make_row(Node("all", root_counts, shown=root_shown), "Citywide", None, None)
-    city = Row(**{**city.__dict__, "contact_ratio": None, "enroll_ratio": None})
+    out: dict[CellId, tuple[tuple[int, int, int], list[bool]]] = {("total", None, "all"): (root_counts, root_shown)}
+    dims = [d for d in table_dimensions(period) if d != "need"]
+    for _round in range(4):
+        trees = {}
+        for dim in dims:
+            root = _tree(dim, by_dim, root_counts, period, None)
+            for cell, node in _cells_of(dim, root):
+                node.forced = forced.get(cell, set())
+            suppress(root, root_shown)
+            trees[dim] = root
+        hidden_na = {k for dim in LINKED_NOT_ASKED for cell, node in _cells_of(dim, trees[dim])
+                     if cell[2] == "not_asked" for k in range(3) if not node.shown[k]}
+        added = False
+        for dim in LINKED_NOT_ASKED if link_not_asked else ():
+            cell = (dim, None, "not_asked")
+            if any(c == cell for c, _ in _cells_of(dim, trees[dim])) and not hidden_na <= forced.get(cell, set()):
+                forced.setdefault(cell, set()).update(hidden_na)
+                added = True
+        if not added:
+            break
+    for dim, root in trees.items():
+        for cell, node in _cells_of(dim, root):
+            out[cell] = (node.counts, list(node.shown))
+    return out
 
-    tables: list[Table] = []
-    for dim, title in DIMENSIONS.items():
-        if dim == "need":
-            continue  # built with the program tree, which holds the need level
-        root = Node("all", root_counts)
-        groups = sorted(by_dim.get(dim, []), key=lambda g: _sort_key(dim, g.key, programs))
-        if dim == "month":
-            have = {g.key: g for g in groups}
-            groups = [have.get(m, GroupCount("month", m, None, 0, 0, 0)) for m in period.months()]
+
+def assemble_report(cells: dict[CellId, tuple[tuple[int, int, int], list[bool]]], period,
+                    programs: dict[str, str] | None = None, generated_at: date | None = None, revision: int = 1,
+                    pending: bool = False, outcomes_final_on: date | None = None) -> Report:
+    """The report as shown, from suppressed cells."""
+    counts, shown = cells[("total", None, "all")]
+    city = _make_row(Node("all", counts, shown=shown), "Citywide", None, None)
+    city = Row(**{**city.__dict__, "contact_ratio": None, "enroll_ratio": None})
+    rows: dict[str, list[Row]] = {}
+    for (dim, parent, key), (c, sh) in cells.items():
+        if dim == "total":
+            continue
+        label = label_for(dim, key, programs)
+        rows.setdefault(dim, []).append(_make_row(Node(key, c, shown=sh), label, parent, city))
+    tables = []
+    for dim in table_dimensions(period):
         if dim == "program":
-            needs = {g.key: g for g in by_dim.get("need", [])}
-            for need_key in sorted(needs, key=lambda k: _sort_key("need", k)):
-                ng = needs[need_key]
-                node = Node(need_key, (ng.referrals, ng.contacted, ng.enrolled))
-                node.children = [Node(g.key, (g.referrals, g.contacted, g.enrolled))
-                                 for g in groups if g.parent == need_key]
-                root.children.append(node)
+            need_order = {n.key: i for i, n in enumerate(rows.get("need", []))}
+            got = sorted(rows.get(dim, []), key=lambda r: (need_order.get(r.parent, 99),
+                                                          _sort_key(dim, r.key, programs)))
         else:
-            root.children = [Node(g.key, (g.referrals, g.contacted, g.enrolled)) for g in groups]
-        suppress(root, root_shown)
-        if dim == "program":
-            tables.append(Table("need", DIMENSIONS["need"], tuple(
-                _make_row(n, label_for("need", n.key), None, city) for n in root.children)))
-            rows = [_make_row(p, label_for("program", p.key, programs), n.key, city)
-                    for n in root.children for p in n.children]
-            tables.append(Table(dim, title, tuple(rows)))
-        else:
-            tables.append(Table(dim, title, tuple(
-                _make_row(n, label_for(dim, n.key), None, city) for n in root.children)))
-    wanted = tuple(dimensions) if dimensions else tuple(DIMENSIONS)
-    order = {d: i for i, d in enumerate(DIMENSIONS)}
-    kept = tuple(sorted((t for t in tables if t.dimension in wanted), key=lambda t: order[t.dimension]))
-    return Report(period=period, generated_at=generated_at or datetime.now(timezone.utc), total=city,
-                  tables=kept)
+            got = rows.get(dim, [])
+        tables.append(Table(dim, DIMENSIONS[dim], tuple(got)))
+    return Report(period=period, generated_at=generated_at or datetime.now(timezone.utc).date(), total=city,
+                  tables=tuple(tables), revision=revision, pending=pending, outcomes_final_on=outcomes_final_on)
+
+
+def build_report(counts: Iterable[GroupCount], period, programs: dict[str, str] | None = None,
+                 forced: dict[CellId, set[int]] | None = None, **meta) -> Report:
+    """Suppress (one release on its own) and assemble. Releases go through releases.py, which adds what
+    other periods and revisions require."""
+    return assemble_report(suppress_release(counts, period, forced, meta.get("pending", False)), period,
+                           programs, **meta)
 
 
 def program_names(session: Session) -> dict[str, str]:
     return {pid: name for pid, name in session.execute(select(ProgramRow.id, ProgramRow.name))}
-
-
-def equity_report(session: Session, period: Period | None = None, dimensions: Sequence[str] | None = None,
-                  now: datetime | None = None) -> Report:
-    """The report over `period` (default: the last twelve months) from the referral log."""
-    period = period or default_period((now or datetime.now(timezone.utc)).date())
-    return build_report(count_groups(session, period), period, program_names(session), dimensions, now)
-
-
-def report_from_query(session: Session, query, now: datetime | None = None) -> Report:
-    """The report a web request asks for with `from`, `to` and `by` (all optional); ReportError if bad."""
-    period = make_period(query.get("from") or None, query.get("to") or None,
-                         (now or datetime.now(timezone.utc)).date())
-    return equity_report(session, period, parse_dimensions(query.get("by")), now)
 
 
 # --- text and CSV ----------------------------------------------------------------------------------------
@@ -656,22 +688,43 @@ def fmt_ratio(ratio: float | None, rate: float | None, row: Row) -> str:
     return f"{ratio:.2f}"
 
 
+PENDING = "pending"  # contact and enrollment of a release whose outcomes are still being recorded
+
+
+def release_name(report: Report) -> str:
+    kind = {"month": "month", "quarter": "fiscal quarter", "year": "fiscal year"}[report.period.kind]
+    return f"{report.period.label} ({kind}, {report.period}), revision {report.revision}"
+
+
+def status_line(report: Report) -> str:
+    if report.pending:
+        return (f"Outcomes still being recorded: contact and enrollment are published from "
+                f"{report.outcomes_final_on.isoformat() if report.outcomes_final_on else 'later'}, in the next "
+                "revision. Until then only referrals are shown.")
+    return f"Final: outcomes recorded within {OUTCOME_DAYS} days of each referral are all in."
+
+
 def footnotes(report: Report) -> list[str]:
     return [
+        f"Release {release_name(report)}; published {report.generated_at.isoformat()}. {status_line(report)}",
         f"{SUPPRESSED} = suppressed: a count from 1 to {SMALL_MAX}, or a figure from which one could be worked "
         "out by adding or subtracting other figures (complementary suppression). Rates and ratios are "
         "suppressed when one of their counts is.",
         f"{FLAG} = rate on fewer than {UNSTABLE_BELOW} referrals: unstable, read with care.",
         "Contacted: a caseworker recorded contact or an outcome after contact (enrolled, not eligible, "
         "declined). Ratio: the group's rate divided by the citywide rate (1.00 = same as citywide).",
-        f"Period {report.period} (UTC): referrals created in the period; outcomes recorded by its end.",
+        f"Referrals created in the period (UTC); contact and enrollment recorded within {OUTCOME_DAYS} days of "
+        "each referral. Releases cover whole months, fiscal quarters and fiscal years only, and are suppressed "
+        "together, so no figure of one can be combined with another to narrow a suppressed cell.",
     ]
 
 
 _HEADERS = ("Group", "Referrals", "Contacted", "Contact rate", "Ratio", "Enrolled", "Enroll rate", "Ratio")
 
 
-def _text_row(label: str, row: Row, citywide: bool = False) -> list[str]:
+def _text_row(label: str, row: Row, citywide: bool = False, pending: bool = False) -> list[str]:
+    if pending:
+        return [label, fmt_count(row.referrals)] + [PENDING, "", "", PENDING, "", ""]
     return [label, fmt_count(row.referrals), fmt_count(row.contacted), fmt_rate(row.contact_rate, row),
             "" if citywide else fmt_ratio(row.contact_ratio, row.contact_rate, row), fmt_count(row.enrolled),
             fmt_rate(row.enroll_rate, row), "" if citywide else fmt_ratio(row.enroll_ratio, row.enroll_rate, row)]
@@ -689,15 +742,15 @@ def _text_table(title: str, rows: list[list[str]]) -> list[str]:
 
 def render_text(report: Report) -> str:
     """The report as plain text, for a terminal or a scheduled job's mail."""
-    out = ["Equity report: referrals, contact and enrollment", f"Period: {report.period} (UTC)",
-           f"Generated: {report.generated_at:%Y-%m-%d %H:%M} UTC", ""]
+    out = ["Equity report: referrals, contact and enrollment", f"Release: {release_name(report)}",
+           f"Published: {report.generated_at.isoformat()}", status_line(report), ""]
     if report.suppressed_all:
         out += [f"Fewer than {SMALL_MAX + 1} referrals in this period: every figure is suppressed.", ""]
-    out += _text_table("Citywide", [_text_row("Citywide", report.total, citywide=True)])
+    out += _text_table("Citywide", [_text_row("Citywide", report.total, citywide=True, pending=report.pending)])
     for table in report.tables:
         out += _text_table(table.title, [
-            _text_row(f"{label_for('need', r.parent)} / {r.label}" if r.parent else r.label, r)
-            for r in table.rows])
+            _text_row(f"{label_for('need', r.parent)} / {r.label}" if r.parent else r.label, r,
+                      pending=report.pending) for r in table.rows])
     out += footnotes(report)
     return "\n".join(out) + "\n"
 
@@ -715,8 +768,11 @@ CSV_COLUMNS = ("dimension", "group", "parent_group", "referrals", "contacted", "
                "contact_ratio", "enrolled", "enroll_rate_pct", "enroll_ratio", "fewer_than_20")
 
 
-def _csv_row(dimension: str, row: Row) -> list[str]:
+def _csv_row(dimension: str, row: Row, pending: bool = False) -> list[str]:
     citywide = dimension == "citywide"
+    if pending:
+        return [dimension, row.label, label_for("need", row.parent) if row.parent else "", fmt_count(row.referrals),
+                PENDING, "", "", PENDING, "", "", "yes" if row.small_base else ""]
     return [dimension, row.label, label_for("need", row.parent) if row.parent else "", fmt_count(row.referrals),
             fmt_count(row.contacted), fmt_rate(row.contact_rate, row, percent_sign=False),
             "" if citywide else fmt_ratio(row.contact_ratio, row.contact_rate, row), fmt_count(row.enrolled),
@@ -729,10 +785,10 @@ def render_csv(report: Report) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    writer.writerow([csv_safe(c) for c in _csv_row("citywide", report.total)])
+    writer.writerow([csv_safe(c) for c in _csv_row("citywide", report.total, report.pending)])
     for table in report.tables:
         for row in table.rows:
-            writer.writerow([csv_safe(c) for c in _csv_row(table.dimension, row)])
+            writer.writerow([csv_safe(c) for c in _csv_row(table.dimension, row, report.pending)])
     writer.writerow([])
     for line in footnotes(report):
         writer.writerow([csv_safe(line)])
@@ -741,67 +797,3 @@ def render_csv(report: Report) -> str:
 
 def csv_bytes(report: Report) -> bytes:
     return render_csv(report).encode("utf-8")
-
-
-# --- command line --------------------------------------------------------------------------------------
-
-def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--from", dest="start", metavar="YYYY-MM-DD",
-                        help="first day (UTC) of the period; default: the 1st of the month 11 months ago")
-    parser.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last day (UTC); default: today")
-    parser.add_argument("--by", metavar="DIMS",
-                        help=f"comma-separated tables to print (default all): {','.join(DIMENSIONS)}")
-    parser.add_argument("--csv", metavar="FILE", help="also write the report as CSV to FILE (- for stdout "
-                        "instead of the text)")
-
-
-def _database_problem(engine) -> str | None:
-    """Why the report cannot read this database, in words; None when it can."""
-    try:
-        with engine.connect() as conn:
-            if not inspect(conn).has_table(ReferralLogEntry.__tablename__):
-                return "it has no referral log yet; create the schema with: python -m referrals db upgrade"
-    except SQLAlchemyError as exc:
-        return f"it cannot be reached ({type(exc.orig or exc).__name__})"
-    return None
-
-
-def run_report_command(args: argparse.Namespace, database_url: str, out=None, err=None) -> int:
-    """`python -m referrals report`: print the report; exit 2 on bad arguments, 1 on an unusable database."""
-    from referrals.db import make_engine, make_sessionmaker
-
-    out, err = out or sys.stdout, err or sys.stderr
-    try:
-        period = make_period(args.start, args.end)
-        dims = parse_dimensions(args.by)
-    except ReportError as exc:
-        print(f"report: {exc}", file=err)
-        return 2
-    where = make_url(database_url).render_as_string(hide_password=True)
-    if database_url.startswith("sqlite:///") and not Path(database_url.removeprefix("sqlite:///")).exists():
-        print(f"report: no database at {where}; check DATABASE_URL", file=err)
-        return 1  # and do not create an empty file by connecting
-    engine = make_engine(database_url)
-    try:
-        problem = _database_problem(engine)
-        if problem:
-            print(f"report: cannot read the database at {where}: {problem}", file=err)
-            return 1
-        with make_sessionmaker(engine)() as session:
-            report = equity_report(session, period, dims)
-    finally:
-        engine.dispose()
-    if args.csv == "-":
-        out.write(render_csv(report))
-        return 0
-    if args.csv:
-        try:
-            with open(args.csv, "w", encoding="utf-8", newline="") as fh:
-                fh.write(render_csv(report))
-        except OSError as exc:
-            print(f"report: cannot write {args.csv}: {exc.strerror}", file=err)
-            return 1
-    out.write(render_text(report))
-    if args.csv:
-        print(f"CSV written to {args.csv}", file=err)
-    return 0
