@@ -851,8 +851,10 @@ def test_supervisors_see_crisis_flags_of_their_organization_by_day_only(portal: 
     assert not re.search(r"\d{1,2}:\d{2}", page.text.split("<h1>", 1)[1]), "no time of day"
     assert pseudonym not in page.text and "sms-0123456789abcdef" not in page.text
     with make_sessionmaker(portal.engine).begin() as s:
+        portal.totp["sup-other"] = pyotp.random_base32(32)
         other = StaffUser(username="sup-other", role="supervisor", organization=OTHER_ORG,
-                          password_hash=_password_hash(), active=True, failed_logins=0)
+                          password_hash=_password_hash(), active=True, failed_logins=0,
+                          totp_secret=portal.totp["sup-other"], totp_enrolled_at=utcnow())
         s.add(other)
     outside = portal.client("sup-other").get("/crisis")
     assert outside.status_code == 200 and "<td>sms</td>" not in outside.text
