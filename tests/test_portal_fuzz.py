@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import random
+import re
 import time
 from dataclasses import dataclass
 
@@ -150,6 +151,10 @@ def _path(rng: random.Random, template: str, ids: dict[str, list[str]]) -> str:
         path = path.replace("{id}", rng.choice(real) if rng.random() < .3 else hostile())
     if "{name}" in path:
         path = path.replace("{name}", rng.choice(["portal.css", "reports.css", "..%2fviews.py", hostile()]))
+    # Any other placeholder (a report release's {period} and {revision}, ...): a plausible value or a hostile one.
+    plausible = ["2026-01", "FY2025-Q4", "FY2026", "2026-01-open", "2026-01.csv", "1", "1.csv", "0", "9999-12",
+                 "0001-01", "FY9999-Q4", "2026-13"]
+    path = re.sub(r"\{[a-z_]+\}", lambda _m: rng.choice(plausible) if rng.random() < .4 else hostile(), path)
     if rng.random() < .6:
         pairs = _form_pairs(rng, "")
         query = "&".join(quote(_surrogate_safe(k), safe="") + "=" + quote(_surrogate_safe(v), safe="") for k, v in pairs)
