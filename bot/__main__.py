@@ -88,33 +88,10 @@ def cmd_gateway(settings: Settings) -> int:
 
 
 def cmd_run(settings: Settings) -> int:
-    from urllib.parse import urlparse
+    """Everything under supervisord: restarted when it dies, stopped together (bot/supervise.py)."""
+    from bot.supervise import run
 
-    from bot.stack import running_stack
-
-    _logging()
-    rasa_port = urlparse(settings["RASA_URL"]).port or 5005
-    with running_stack(settings, rasa_port=rasa_port, actions_port=int(settings["ACTIONS_PORT"])) as stack:
-        base = f"http://{settings['GATEWAY_HOST']}:{settings['GATEWAY_PORT']}"
-        lines = [
-            f"web chat:        {base}/  (open it in a browser)",
-            f"SMS webhook:     {base}/sms  ("
-            + ("TWILIO_AUTH_TOKEN set" if settings["TWILIO_AUTH_TOKEN"] else "refuses all: TWILIO_AUTH_TOKEN not set")
-            + "; see README 'Connect a Twilio number')",
-            f"health:          {base}/healthz",
-            f"Rasa server:     {stack.rasa_url} (loopback only)",
-            f"action server:   {stack.actions_url} (loopback only)",
-            f"database:        {_safe_url(settings.database_url)}",
-            "terminal chat:   make shell   |   stop: Ctrl-C",
-        ]
-        for line in lines:
-            print(f"[run] {line}")
-        try:
-            serve_gateway(settings, rasa_url=stack.rasa_url, rasa_token=stack.token)
-        except KeyboardInterrupt:
-            pass
-        print("\n[run] stopping")
-    return 0
+    return run(settings)
 
 
 def _safe_url(url: str) -> str:

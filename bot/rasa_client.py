@@ -48,6 +48,19 @@ class RasaClient:
         return await self._json("GET", f"/conversations/{quote(sender, safe='')}/tracker",
                                 params={**self._params(), "include_events": "AFTER_RESTART"})
 
+    async def rewind_turn(self, sender: str, turn_id: str) -> bool:
+        """Undo a failed turn in Rasa: if the conversation's last user message is the one sent with
+        metadata `turn` = `turn_id`, append Rasa's `rewind` event (UserUtteranceReverted), which drops
+        that message and everything after it. Rasa's lock on the conversation orders this after a
+        turn still being processed. True when rewound."""
+        events = (await self.tracker(sender)).get("events") or []
+        last_user = next((e for e in reversed(events) if e.get("event") == "user"), None)
+        if not last_user or (last_user.get("metadata") or {}).get("turn") != turn_id:
+            return False
+        await self._json("POST", f"/conversations/{quote(sender, safe='')}/tracker/events",
+                         params=self._params(), json=[{"event": "rewind"}])
+        return True
+
     async def forget(self, sender: str) -> None:
         """Replace a conversation's events with none: Rasa keeps nothing of it (in-memory tracker store)."""
         await self._json("PUT", f"/conversations/{quote(sender, safe='')}/tracker/events",

@@ -138,6 +138,22 @@ class InboundMessage(Base):
 
     message_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # processing | done | failed (bot/exactly_once.py); `reply` is the bot's reply bodies as JSON.
+    state: Mapped[str] = mapped_column(String(12), default="done", server_default="done")
+    reply: Mapped[str | None] = mapped_column(Text, default=None)
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ConversationState(Base):
+    """What the gateway remembers between two turns of a conversation (bot/stores.py): the language
+    and the choices shown last. Kept here, not in a process, so any gateway can take the next turn."""
+
+    __tablename__ = "conversation_state"
+
+    pseudonym: Mapped[str] = mapped_column(String(128), primary_key=True)
+    language: Mapped[str | None] = mapped_column(String(5))
+    buttons: Mapped[list[Any] | None] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 # --- engine -----------------------------------------------------------------------------------

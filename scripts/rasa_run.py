@@ -54,7 +54,18 @@ def speed_up_event_lookup() -> None:
     Event.resolve_by_type = staticmethod(resolve_by_type)
 
 
+def token_from_environment() -> None:
+    """`--auth-token` from RASA_AUTH_TOKEN instead of the command line, where every local user could
+    read it (ps, /proc/<pid>/cmdline); the environment of a process is readable only by its owner."""
+    import os
+
+    token = os.environ.pop("RASA_AUTH_TOKEN", "")
+    if token and "--auth-token" not in sys.argv:
+        sys.argv += ["--auth-token", token]
+
+
 if __name__ == "__main__":
+    token_from_environment()
     speed_up_action_result_check()
     speed_up_event_lookup()
     from rasa.__main__ import main

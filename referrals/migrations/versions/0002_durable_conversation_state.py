@@ -1,0 +1,41 @@
+"""per-conversation state of the gateway in the database; exactly-once handling of Twilio messages
+
+Revision ID: 0002_durable
+Revises: 0005
+Create Date: 2026-12-02
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0002_durable'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        'conversation_state',
+        sa.Column('pseudonym', sa.String(length=128), nullable=False),
+        sa.Column('language', sa.String(length=5), nullable=True),
+        sa.Column('buttons', sa.JSON(), nullable=True),
+        sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('pseudonym'),
+    )
+    op.create_index('ix_conversation_state_updated_at', 'conversation_state', ['updated_at'])
+    with op.batch_alter_table('inbound_messages') as batch:
+        # processing | done | failed; `reply` holds the bot's own reply bodies (never the resident's text)
+        # so a Twilio retry of an answered message gets the same answer. Cleared by the purge.
+        batch.add_column(sa.Column('state', sa.String(length=12), nullable=False, server_default='done'))
+        batch.add_column(sa.Column('reply', sa.Text(), nullable=True))
+        batch.add_column(sa.Column('updated_at', sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('inbound_messages') as batch:
+        batch.drop_column('updated_at')
+        batch.drop_column('reply')
+        batch.drop_column('state')
+    op.drop_index('ix_conversation_state_updated_at', table_name='conversation_state')
+    op.drop_table('conversation_state')
