@@ -194,10 +194,11 @@ class Gateway:
         language = language_hint or "en"
         redaction = redact(text)
         sent = False
+        before: tuple[str | None, list[dict[str, Any]] | None] = (None, None)
         try:
             # A little before the handler's own deadline, so this turn notices it first and is undone.
             async with asyncio.timeout_at(deadline - 0.05):
-                remembered_language, buttons = await self.remembered(sender)
+                remembered_language, buttons = before = await self.remembered(sender)
                 language = remembered_language or language_hint or guess_language(text)
                 # Phone numbers, emails, SSNs, card and account numbers and street addresses become typed
                 # placeholders here, so they never reach Rasa's tracker (the NLU is trained on them).
@@ -223,40 +224,43 @@ class Gateway:
                     if texts:
                         language = guess_language(texts)
                     last = next((m["buttons"] for m in reversed(visible) if m["buttons"]), [])
-                    await self._db(self.state.put, sender, language, last)
+                    await self._db(self.state.put, sender, language, last, max(0.05, deadline - loop.time() - 0.2))
         except asyncio.CancelledError:
             if sent:
-                self.undo_later(sender, turn_id, started_wall)
+                self.undo_later(sender, turn_id, started_wall, before)
             raise
         except (TimeoutError, SQLAlchemyError, OSError) as exc:
             log_event("turn_failed", channel=channel, error=type(exc).__name__)
             turn = Turn(messages=[{"text": TROUBLE.get(language, TROUBLE["en"])}], crisis=is_crisis(text), failed=True)
             visible, created, crisis = turn.messages, False, turn.crisis
         if turn.failed and sent:
-            self.undo_later(sender, turn_id, started_wall)
+            self.undo_later(sender, turn_id, started_wall, before)
         log_event("turn", channel=channel, ok=not turn.failed, crisis=crisis, referral=created and not turn.failed,
                   redacted=sum(redaction.counts.values()), ms=round((time.monotonic() - started) * 1000, 1))
         if turn.failed:
             return Reply([{"text": m.get("text") or "", "buttons": []} for m in turn.messages], language,
-                         failed=True, crisis=crisis, extra={"turn": turn_id, "started": started_wall})
+                         failed=True, crisis=crisis, extra={"turn": turn_id, "started": started_wall, "before": before})
         return Reply(visible, language, referral_created=created, failed=False, crisis=crisis,
-                     extra={"turn": turn_id, "started": started_wall})
+                     extra={"turn": turn_id, "started": started_wall, "before": before})
 
-    def undo_later(self, sender: str, turn_id: str, started_wall: float) -> None:
-        task = asyncio.create_task(self._undo(sender, turn_id, started_wall))
+    def undo_later(self, sender: str, turn_id: str, started_wall: float,
+                   before: tuple[str | None, list[dict[str, Any]] | None] = (None, None)) -> None:
+        task = asyncio.create_task(self._undo(sender, turn_id, started_wall, before))
         self.undoing.add(task)
         task.add_done_callback(self.undoing.discard)
 
-    async def _undo(self, sender: str, turn_id: str, started_wall: float, wait: bool = True) -> None:
+    async def _undo(self, sender: str, turn_id: str, started_wall: float,
+                    before: tuple[str | None, list[dict[str, Any]] | None] = (None, None)) -> None:
         """A turn the resident was told failed leaves nothing behind. After the action server's cutoff
         has passed (it writes nothing after the turn's deadline), remove what the turn stored (a
         referral, its log row, the consent given with it) and rewind Rasa's tracker past the message,
         if it is still the conversation's last one."""
-        if wait:
-            await asyncio.sleep(UNDO_GRACE_S)
+        await asyncio.sleep(UNDO_GRACE_S)
         undone: dict[str, Any] = {}
         try:
             undone = await self._db(undo_turn, self.sessions, sender, started_wall)
+            if before != (None, None):  # the choices the resident still has on screen
+                await self._db(self.state.put, sender, before[0], before[1])
         except Exception as exc:
             log_event("undo_failed", part="database", error=type(exc).__name__)
         try:
@@ -452,7 +456,7 @@ class Gateway:
             try:
                 await self._db(self._seal_contact, who, "sms", sender_number)
             except asyncio.CancelledError:
-                self.undo_later(who, reply.extra["turn"], reply.extra["started"])
+                self.undo_later(who, reply.extra["turn"], reply.extra["started"], reply.extra["before"])
                 raise
         rendered = render_plain(reply.messages, reply.language)
         return shape(rendered, reply.language), True

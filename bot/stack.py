@@ -151,6 +151,17 @@ class Stack:
         self.processes.append(proc)
         wait_http(f"{self.rasa_url}/status?token={self.token}", proc, timeout, "Rasa server", log_file)
 
+    def restart_actions(self, settings: Settings, timeout: float = 60) -> None:
+        """Start the action server again on the same port (after a test killed it)."""
+        old = self.processes[0]
+        if old.poll() is None:
+            old.kill()
+        old.wait()
+        port = int(self.actions_url.rsplit(":", 1)[1])
+        proc, log_file = start_actions(settings, port, RUN_DIR)
+        self.processes[0] = proc
+        wait_http(f"{self.actions_url}/health", proc, timeout, "action server", log_file)
+
     def stop(self) -> None:
         for proc in reversed(self.processes):
             if proc.poll() is None:

@@ -200,15 +200,25 @@ class StateStore:
             row = session.get(ConversationState, who)
             return (row.language, row.buttons) if row else (None, None)
 
-    def put(self, who: str, language: str | None, buttons: list[dict[str, Any]]) -> None:
+    def put(self, who: str, language: str | None, buttons: list[dict[str, Any]] | None,
+            wait_s: float | None = None) -> None:
+        """Store the state; wait at most `wait_s` for a lock, so a write never lands after the turn's
+        deadline (the resident would have been told the turn failed)."""
+        from referrals.deadline import bound_lock_wait, restore_lock_wait
+
         for _ in range(2):  # two gateways may insert the same new conversation at once: the second updates
             try:
                 with self.sessions.begin() as session:
+                    if wait_s is not None:
+                        bound_lock_wait(session, wait_s)
                     row = session.get(ConversationState, who)
                     if row is None:
                         session.add(ConversationState(pseudonym=who, language=language, buttons=buttons))
                     else:
                         row.language, row.buttons, row.updated_at = language, buttons, utcnow()
+                    session.flush()
+                    if wait_s is not None:
+                        restore_lock_wait(session)
                 return
             except IntegrityError:
                 continue
@@ -237,7 +247,8 @@ class RedisStateStore:
         data = json.loads(raw)
         return data.get("language"), data.get("buttons")
 
-    def put(self, who: str, language: str | None, buttons: list[dict[str, Any]]) -> None:
+    def put(self, who: str, language: str | None, buttons: list[dict[str, Any]] | None,
+            wait_s: float | None = None) -> None:
         self.client.set(self._key(who), json.dumps({"language": language, "buttons": buttons}), ex=STATE_TTL_S)
 
     def forget(self, who: str) -> None:

@@ -4,11 +4,11 @@ Why supervisord and not a loop of our own: it restarts a process that dies (`aut
 little longer after each failed start (`startretries`, its built-in backoff), stops a process with its
 whole process group (`stopasgroup`, `killasgroup`: no orphaned children) and reaps what exits (no
 zombies). `bot run` trains if needed, prepares the databases, refuses to start when a port is held
-(and says by which process), writes `var/run/supervisord.conf` (mode 0600: it holds each process's
+(and says by which process), writes `var/run/supervisord-<gateway port>.conf` (mode 0600: it holds each process's
 settings) and runs supervisord in the foreground. Ctrl-C or SIGTERM stops everything.
 
 Each process gets only the settings it needs; no secret is on a command line. While it runs:
-`.venv/bin/supervisorctl -c var/run/supervisord.conf status` shows the processes.
+`.venv/bin/supervisorctl -c var/run/supervisord-8080.conf status` shows the processes.
 Production uses systemd units instead (deploy/systemd/, docs/operations.md).
 """
 
@@ -93,7 +93,7 @@ stdout_logfile_backups=3
 """
 
 
-def supervisord_conf(settings: Settings, model: Path, tracker_url: str, run_dir: Path) -> str:
+def supervisord_conf(settings: Settings, model: Path, tracker_url: str, run_dir: Path, tag: str) -> str:
     from bot.stack import (actions_command, actions_env, base_env, rasa_command, rasa_env, write_endpoints)
 
     rasa_port = urlparse(settings["RASA_URL"]).port or 5005
@@ -108,29 +108,29 @@ def supervisord_conf(settings: Settings, model: Path, tracker_url: str, run_dir:
     return f"""; Written by `python -m bot run` at each start; do not edit (mode 0600: it holds settings).
 [supervisord]
 nodaemon=true
-logfile={run_dir / 'supervisord.log'}
+logfile={run_dir / f'supervisord-{tag}.log'}
 logfile_maxbytes=10MB
 logfile_backups=3
-pidfile={run_dir / 'supervisord.pid'}
+pidfile={run_dir / f'supervisord-{tag}.pid'}
 childlogdir={run_dir}
 loglevel=info
 
 [unix_http_server]
-file={run_dir / 'supervisor.sock'}
+file={run_dir / f'supervisor-{tag}.sock'}
 chmod=0700
 
 [rpcinterface:supervisor]
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 
 [supervisorctl]
-serverurl=unix://{run_dir / 'supervisor.sock'}
+serverurl=unix://{run_dir / f'supervisor-{tag}.sock'}
 """ + _program("actions", actions_command(actions_port), actions_env(settings),
                run_dir / f"actions-{actions_port}.log", 10, 3) \
         + _program("rasa", rasa_command(model, rasa_port, endpoints, rasa_log),
                    rasa_env(settings["RASA_TOKEN"], tracker_url, settings["REDIS_URL"]),
                    rasa_log.with_suffix(".out"), 20, 5, stopwaitsecs=30) \
         + _program("gateway", [sys.executable, "-m", "bot", "gateway"], gateway_env,
-                   run_dir / "gateway.log", 30, 3)
+                   run_dir / f"gateway-{tag}.log", 30, 3)
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -172,10 +172,11 @@ def run(settings: Settings, log=print) -> int:
         log(f"[run] {exc}", file=sys.stderr)
         return 1
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    conf = RUN_DIR / "supervisord.conf"
+    tag = str(gateway[1])  # one set of files per gateway port: two stacks on one machine do not collide
+    conf = RUN_DIR / f"supervisord-{tag}.conf"
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(supervisord_conf(settings, model, tracker_url, RUN_DIR))
+        f.write(supervisord_conf(settings, model, tracker_url, RUN_DIR, tag))
     os.chmod(conf, 0o600)
     # supervisord starts from a bare environment: its programs get only what their sections give them.
     sup = subprocess.Popen([*SUPERVISORD, "-n", "-c", str(conf)], cwd=ROOT, env=base_env(),

@@ -167,7 +167,7 @@ def test_a_retried_message_sid_is_answered_once(gateway):
     first = t.post(form)
     again = t.post(form)
     assert first[0] == again[0] == 200
-    assert bodies(first[1]) and bodies(again[1]) == []
+    assert bodies(first[1]) and bodies(again[1]) == bodies(first[1]), "Twilio retries when it missed the answer"
     assert user_turns(gateway, sms_pseudonym(gateway, t.phone)) == 1
 
 
