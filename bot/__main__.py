@@ -109,8 +109,19 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("gateway", help="serve only the resident gateway, against a running Rasa (RASA_URL)")
     sub.add_parser("shell", help="chat with the assistant in the terminal")
     sub.add_parser("triage", help="triage messages: one per line on stdin, JSON lines on stdout")
+    for name, what in (("backup", "copy the referral database and Rasa's conversation store to DIR"),
+                       ("restore", "put both databases back from DIR (stop the assistant first)")):
+        sub.add_parser(name, help=what).add_argument("dir")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    if args.command in ("backup", "restore"):
+        from pathlib import Path
+
+        from bot import backup
+
+        done = getattr(backup, args.command)(settings, Path(args.dir))
+        print(f"[{args.command}] " + ", ".join(str(d) for d in done))
+        return 0
     if args.command == "triage":
         from bot.triage import main as triage_main
 

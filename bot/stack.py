@@ -210,19 +210,21 @@ def rasa_env(token: str, tracker_store_url: str, redis_url: str = "") -> dict[st
 
 
 def write_endpoints(log_dir: Path, port: int, actions_url: str, redis_url: str = "",
-                    endpoints_extra: str = "", tracker_store: bool = True) -> Path:
+                    endpoints_extra: str = "", tracker_store: bool = True, lock_prefix: str = "riverbend") -> Path:
     from bot.stores import rasa_endpoints
 
     endpoints = log_dir / f"endpoints-{port}.yml"
-    endpoints.write_text(rasa_endpoints(actions_url, redis_url, tracker_store=tracker_store) + endpoints_extra)
+    endpoints.write_text(rasa_endpoints(actions_url, redis_url, lock_prefix, tracker_store=tracker_store)
+                         + endpoints_extra)
     return endpoints
 
 
 def start_rasa(model: Path, port: int, actions_port: int, token: str, log_dir: Path,
                endpoints_extra: str = "", env_extra: dict[str, str] | None = None,
-               tracker_store_url: str = "", redis_url: str = "", actions_url: str = "") -> tuple[subprocess.Popen, Path]:
+               tracker_store_url: str = "", redis_url: str = "", actions_url: str = "",
+               lock_prefix: str = "riverbend") -> tuple[subprocess.Popen, Path]:
     endpoints = write_endpoints(log_dir, port, actions_url or f"http://127.0.0.1:{actions_port}", redis_url,
-                                endpoints_extra, tracker_store=bool(tracker_store_url))
+                                endpoints_extra, tracker_store=bool(tracker_store_url), lock_prefix=lock_prefix)
     log_file = log_dir / f"rasa-{port}.log"
     proc = subprocess.Popen(
         rasa_command(model, port, endpoints, log_file), cwd=ROOT,

@@ -222,3 +222,33 @@ def test_a_12_s_lock_and_a_late_twilio_retry_store_exactly_the_referrals_the_res
     assert referrals_of(own_stack.database_url, who) == told
     if TROUBLE in first:
         assert told == 1, "the message whose first delivery failed is processed on its retry"
+
+
+def test_a_backup_taken_while_running_restores_referrals_and_conversations(own_stack, gw, tmp_path):
+    import subprocess
+    import sys
+
+    from referrals.config import ROOT
+
+    t = Texter(gw.url, TWILIO_TEST_TOKEN)
+    who = pseudonym(gw.env["PSEUDONYM_KEY"], "sms", t.phone)
+    t.say("i need a job")
+    assert "2 business days" in answer_questions(t.say, t.say("47104")), t.show()
+    assert "reference is" in t.say("1"), t.show()
+    env = {**os.environ, "DATABASE_URL": own_stack.database_url}
+    store = ConversationStore(own_stack.tracker_store_url)
+    try:
+        events = store.count_events(who)
+        out = subprocess.run([sys.executable, "-m", "bot", "backup", str(tmp_path / "backup")], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == ["conversations.db", "referrals.db"]
+        assert "deleted" in t.say("DELETE").lower()
+        assert referrals_of(own_stack.database_url, who) == 0 and store.count_events(who) == 0
+        out = subprocess.run([sys.executable, "-m", "bot", "restore", str(tmp_path / "backup")], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert referrals_of(own_stack.database_url, who) == 1
+        assert store.count_events(who) == events, "the conversation is back as it was at the backup"
+    finally:
+        store.dispose()
