@@ -196,8 +196,8 @@ class Gateway:
         sent = False
         before: tuple[str | None, list[dict[str, Any]] | None] = (None, None)
         try:
-            # A little before the handler's own deadline, so this turn notices it first and is undone.
-            async with asyncio.timeout_at(deadline - 0.05):
+            # The SMS handler's own timeout is a little later, so this turn notices it first and is undone.
+            async with asyncio.timeout_at(deadline):
                 remembered_language, buttons = before = await self.remembered(sender)
                 language = remembered_language or language_hint or guess_language(text)
                 # Phone numbers, emails, SSNs, card and account numbers and street addresses become typed
@@ -372,10 +372,12 @@ class Gateway:
         sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
         deadline = self.deadline()
         language = "en"
+        claimed = False  # only the delivery that claimed the MessageSid records its outcome
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(deadline + 0.1):
                 if sid:
                     what, bodies = await self._claim(sid, deadline)
+                    claimed = what == "new"
                     if what == "done":
                         log_event("sms_duplicate")  # Twilio retried a message we answered: the same answer
                         return self._twiml(bodies or [])
@@ -390,12 +392,13 @@ class Gateway:
         except (TimeoutError, SQLAlchemyError) as exc:
             log_event("turn", channel="sms", ok=False, error=type(exc).__name__)
             bodies, ok = [TROUBLE.get(language, TROUBLE["en"])], False
-        if sid:
+        if claimed:
             self._finish_later(sid, ok, bodies)
         return self._twiml(bodies)
 
     async def _claim(self, sid: str, deadline: float) -> tuple[str, list[str] | None]:
-        return await self._db(claim_message, self.sessions, sid, 2 * self.timeout + UNDO_GRACE_S + 5)
+        wait = max(0.05, deadline - asyncio.get_running_loop().time() - 0.2)
+        return await self._db(claim_message, self.sessions, sid, 2 * self.timeout + UNDO_GRACE_S + 5, wait)
 
     async def _wait_for_answer(self, sid: str) -> list[str]:
         """Until the turn's deadline cancels it: the first delivery's answer once it is done."""

@@ -260,18 +260,27 @@ class RedisStateStore:
 
 # --- exactly-once Twilio messages ------------------------------------------------------------------
 
-def claim_message(sessions: sessionmaker[Session], sid: str, stale_after_s: float) -> tuple[str, list[str] | None]:
+def claim_message(sessions: sessionmaker[Session], sid: str, stale_after_s: float,
+                  wait_s: float | None = None) -> tuple[str, list[str] | None]:
     """Claim a MessageSid for processing. Returns (what, reply):
 
     - ("new", None): first delivery, or a retry of one that failed (it left nothing behind): process it;
     - ("done", bodies): answered before; send the same bodies again, process nothing;
     - ("busy", None): the first delivery is still being processed.
     A claim older than `stale_after_s` whose process never finished (it crashed) is taken over.
+    A lock is waited for at most `wait_s`: a claim that cannot be made within the turn leaves no row.
     """
+    from referrals.deadline import bound_lock_wait, restore_lock_wait
+
     sid = sid[:64]
     try:
         with sessions.begin() as session:
+            if wait_s is not None:
+                bound_lock_wait(session, wait_s)
             session.add(InboundMessage(message_sid=sid, state="processing", updated_at=utcnow()))
+            session.flush()
+            if wait_s is not None:
+                restore_lock_wait(session)
         return "new", None
     except IntegrityError:
         pass

@@ -6,8 +6,11 @@ long as the turn has left. So a turn the resident was told failed leaves no refe
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 
@@ -22,12 +25,28 @@ def time_left(deadline: float | None) -> float | None:
     return None if deadline is None else deadline - time.time()
 
 
+_RESET_ON_CHECKIN: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+
+
+def _reset_busy_timeout(dbapi_conn, record) -> None:  # noqa: ANN001 (SQLAlchemy's pool event)
+    if record.info.pop("bounded", False):
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 15000")  # referrals.db.make_engine's default
+        cur.close()
+
+
 def bound_lock_wait(session: Session, seconds: float) -> None:
     """Wait at most `seconds` for a lock in this transaction (SQLite busy timeout, PostgreSQL lock and
-    statement timeouts)."""
+    statement timeouts). SQLite's setting is per connection: it is put back when the connection
+    returns to the pool, whatever happened in between."""
     ms = max(1, int(seconds * 1000))
     conn = session.connection()
     if conn.dialect.name == "sqlite":
+        engine = conn.engine
+        if engine not in _RESET_ON_CHECKIN:
+            event.listen(engine, "checkin", _reset_busy_timeout)
+            _RESET_ON_CHECKIN.add(engine)
+        conn.connection._connection_record.info["bounded"] = True
         conn.exec_driver_sql(f"PRAGMA busy_timeout = {ms}")
     elif conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")

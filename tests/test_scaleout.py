@@ -12,8 +12,10 @@ import socket
 import subprocess
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from sqlalchemy import func, select, text
@@ -91,18 +93,26 @@ class Scaled:
     key: str
     sock: Path
     rasas: list[subprocess.Popen] = field(default_factory=list)
+    actions: list[subprocess.Popen] = field(default_factory=list)
     gateways: list = field(default_factory=list)
+    haproxy: subprocess.Popen | None = None
+    residents: set[str] = field(default_factory=set)
 
 
-@pytest.fixture(scope="module")
-def scaled(model, pg_url):
+@contextmanager
+def topology(model, database_url: str, redis_url: str = REDIS_URL, gateway_env: dict[str, str] | None = None,
+             tracker_cleanup: bool = True) -> Iterator[Scaled]:
+    """Two action servers, two Rasa servers (PostgreSQL tracker store, Redis lock store), two gateways
+    (state in Redis), HAProxy in front of the gateways and of the Rasa servers; all stopped at the end,
+    Rasa's Redis keys and the conversation database removed. Used by the test and by `make bench`."""
     import redis
+    from cryptography.fernet import Fernet
 
     if not shutil.which("haproxy") and not Path(HAPROXY).exists():
-        pytest.fail("haproxy is needed for the scale-out test (apt-get install haproxy; .ci/run installs it)")
-    client = redis.Redis.from_url(REDIS_URL)
+        raise RuntimeError("haproxy is needed for the scaled topology (apt-get install haproxy; .ci/run installs it)")
+    client = redis.Redis.from_url(redis_url)
     client.ping()
-    settings = Settings.from_env({**os.environ, "DATABASE_URL": pg_url, "REDIS_URL": REDIS_URL})
+    settings = Settings.from_env({**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url})
     tracker_url = prepare_stores(settings)
     token, prefix = uuid.uuid4().hex, "rbtest" + uuid.uuid4().hex[:8]
     procs: list[subprocess.Popen] = []
@@ -110,6 +120,7 @@ def scaled(model, pg_url):
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     lb_gateway, lb_rasa = free_port(), free_port()
     sock = RUN_DIR / f"haproxy-{lb_gateway}.sock"
+    scaled = None
     try:
         actions_ports, rasa_ports = [free_port(), free_port()], [free_port(), free_port()]
         for port in actions_ports:
@@ -119,20 +130,18 @@ def scaled(model, pg_url):
         rasas = []
         for port, actions_port in zip(rasa_ports, actions_ports):
             proc, log = start_rasa(model, port, actions_port, token, RUN_DIR, tracker_store_url=tracker_url,
-                                   redis_url=REDIS_URL, lock_prefix=prefix)
+                                   redis_url=redis_url, lock_prefix=prefix)
             procs.append(proc)
             rasas.append((proc, port, log))
         for proc, port, log in rasas:
-            wait_http(f"http://127.0.0.1:{port}/status?token={token}", proc, 240, "Rasa server", log)
+            wait_http(f"http://127.0.0.1:{port}/status?token={token}", proc, 600, "Rasa server", log)
         gateway_ports = []
         cfg = RUN_DIR / f"haproxy-{lb_gateway}.cfg"
         scaled = Scaled(url=f"http://127.0.0.1:{lb_gateway}", rasa_url=f"http://127.0.0.1:{lb_rasa}", token=token,
-                        database_url=pg_url, actions_url=f"http://127.0.0.1:{actions_ports[0]}",
-                        key=uuid.uuid4().hex * 2, sock=sock, rasas=[r[0] for r in rasas])
-        from cryptography.fernet import Fernet
-
-        env = {"REDIS_URL": REDIS_URL, "PSEUDONYM_KEY": scaled.key, "VAULT_KEY": Fernet.generate_key().decode(),
-               "PUBLIC_BASE_URL": scaled.url, "RASA_TIMEOUT": "8"}
+                        database_url=database_url, actions_url=f"http://127.0.0.1:{actions_ports[0]}",
+                        key=uuid.uuid4().hex * 2, sock=sock, rasas=[r[0] for r in rasas], actions=procs[:2])
+        env = {"REDIS_URL": redis_url, "PSEUDONYM_KEY": scaled.key, "VAULT_KEY": Fernet.generate_key().decode(),
+               "PUBLIC_BASE_URL": scaled.url, "RASA_TIMEOUT": "8", **(gateway_env or {})}
         for i in range(2):
             gw = start_gateway(scaled, env, log_name=f"gateway-scaled{i}")
             gateways.append(gw)
@@ -142,6 +151,7 @@ def scaled(model, pg_url):
         lb = subprocess.Popen([HAPROXY, "-db", "-f", str(cfg)], stdout=(RUN_DIR / "haproxy.log").open("ab"),
                               stderr=subprocess.STDOUT)
         procs.append(lb)
+        scaled.haproxy = lb
         wait_http(f"{scaled.url}/", lb, 30, "haproxy", RUN_DIR / "haproxy.log")
         yield scaled
     finally:
@@ -157,21 +167,26 @@ def scaled(model, pg_url):
                 proc.kill()
         for k in client.scan_iter(f"{prefix}*"):  # Rasa's lock keys of this run
             client.delete(k)
-        for who in _ours:  # the gateways' state of this module's residents
-            client.delete(f"riverbend:state:{who}")
-        admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            name = tracker_url.rsplit("/", 1)[1]
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        if scaled is not None:
+            for who in scaled.residents:  # the gateways' state of these residents
+                client.delete(f"riverbend:state:{who}")
+        if tracker_cleanup:
+            admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                name = tracker_url.rsplit("/", 1)[1]
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
 
 
-_ours: set[str] = set()  # pseudonyms of this module's residents, whose Redis state is removed at the end
+@pytest.fixture(scope="module")
+def scaled(model, pg_url):
+    with topology(model, pg_url) as s:
+        yield s
 
 
 def resident(scaled: Scaled) -> Texter:
     t = Texter(scaled.url, TWILIO_TEST_TOKEN)
-    _ours.add(pseudonym(scaled.key, "sms", t.phone))
+    scaled.residents.add(pseudonym(scaled.key, "sms", t.phone))  # their Redis state is removed at the end
     return t
 
 
