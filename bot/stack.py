@@ -233,6 +233,19 @@ def start_rasa(model: Path, port: int, actions_port: int, token: str, log_dir: P
     return proc, log_file
 
 
+def warm_up(rasa_url: str, token: str) -> None:
+    """One NLU parse, so the first resident does not wait for the model's first run (seconds on a
+    busy machine). Starts no conversation."""
+    import json
+
+    req = urllib.request.Request(f"{rasa_url}/model/parse?token={token}", data=json.dumps({"text": "hi"}).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        urllib.request.urlopen(req, timeout=120).close()
+    except (urllib.error.URLError, OSError):
+        pass
+
+
 def prepare_stores(settings: Settings) -> str:
     """Migrate the referral database, load the directory if empty, create the conversation store's
     database if needed; the conversation store's URL."""
@@ -266,7 +279,8 @@ def running_stack(settings: Settings, *, rasa_port: int | None = None, actions_p
         rasa, rasa_log = start_rasa(**stack.rasa_args)
         stack.processes.append(rasa)
         wait_http(f"{stack.actions_url}/health", actions, 60, "action server", actions_log)
-        wait_http(f"{stack.rasa_url}/status?token={token}", rasa, 180, "Rasa server", rasa_log)
+        wait_http(f"{stack.rasa_url}/status?token={token}", rasa, 480, "Rasa server", rasa_log)
+        warm_up(stack.rasa_url, token)
         yield stack
     finally:
         stack.stop()

@@ -99,6 +99,20 @@ class Scaled:
     residents: set[str] = field(default_factory=set)
 
 
+def warm_up_conversation(rasa_url: str) -> None:
+    """The first turns of a fresh Rasa and action server are slow (model, connections, directory):
+    one throwaway conversation through each replica before residents come."""
+    import json
+    import urllib.request
+
+    sender = "warmup-" + uuid.uuid4().hex
+    for message in ("hi", "i need a job", "47104"):
+        req = urllib.request.Request(f"{rasa_url}/webhooks/rest/webhook", method="POST",
+                                     data=json.dumps({"sender": sender, "message": message}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=180).close()
+
+
 @contextmanager
 def topology(model, database_url: str, redis_url: str = REDIS_URL, gateway_env: dict[str, str] | None = None,
              tracker_cleanup: bool = True) -> Iterator[Scaled]:
@@ -135,13 +149,14 @@ def topology(model, database_url: str, redis_url: str = REDIS_URL, gateway_env: 
             rasas.append((proc, port, log))
         for proc, port, log in rasas:
             wait_http(f"http://127.0.0.1:{port}/status?token={token}", proc, 600, "Rasa server", log)
+            warm_up_conversation(f"http://127.0.0.1:{port}")
         gateway_ports = []
         cfg = RUN_DIR / f"haproxy-{lb_gateway}.cfg"
         scaled = Scaled(url=f"http://127.0.0.1:{lb_gateway}", rasa_url=f"http://127.0.0.1:{lb_rasa}", token=token,
                         database_url=database_url, actions_url=f"http://127.0.0.1:{actions_ports[0]}",
                         key=uuid.uuid4().hex * 2, sock=sock, rasas=[r[0] for r in rasas], actions=procs[:2])
         env = {"REDIS_URL": redis_url, "PSEUDONYM_KEY": scaled.key, "VAULT_KEY": Fernet.generate_key().decode(),
-               "PUBLIC_BASE_URL": scaled.url, "RASA_TIMEOUT": "8", **(gateway_env or {})}
+               "PUBLIC_BASE_URL": scaled.url, "RASA_TIMEOUT": "12", **(gateway_env or {})}
         for i in range(2):
             gw = start_gateway(scaled, env, log_name=f"gateway-scaled{i}")
             gateways.append(gw)
