@@ -51,7 +51,7 @@ from bot.render import render_plain
 from bot.safety import is_crisis
 from bot.sms import MAX_CHARS, shape
 from referrals.config import ROOT, Settings
-from referrals.db import first_delivery, has_open_referral, make_engine, make_sessionmaker, save_contact
+from referrals.db import has_open_referral, make_engine, make_sessionmaker, save_contact
 from referrals.followups import TEXTS as FOLLOWUP_TEXTS, parse_answer, pending_case, record_answer
 from referrals.privacy import delete_resident, flag_crisis, held_data, is_opted_out, set_opted_out
 from referrals.vault import Vault, pseudonym

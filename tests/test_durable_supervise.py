@@ -18,7 +18,6 @@ import uuid
 from pathlib import Path
 
 import psutil
-import pytest
 from cryptography.fernet import Fernet
 
 from bot.stack import RUN_DIR, free_port
