@@ -206,27 +206,7 @@ def memory_and_cost(args, settings: Settings) -> int:
             actions, rasa = stack.processes
             pids = {"rasa": rasa.pid, "actions": actions.pid, "gateway": gw.proc.pid}
             url = gw.url + "/sms"
-            SCRIPTS[:] = [["hi", "i need a job"], ["hola", "quiero ahorrar"], ["i want to start saving money"]]
-            warm = max(300, args.memory // 10)
-            asyncio.run(run("gateway", url, warm, 10))
-            before = {n: rss_mb(p) for n, p in pids.items()}
-            print(f"[bench] warm-up: {warm} conversations; now {args.memory} more", file=sys.stderr)
-            step, done, samples = max(1, args.memory // 6), 0, []
-            while done < args.memory:
-                k = min(step, args.memory - done)
-                asyncio.run(run("gateway", url, k, 10))
-                done += k
-                samples.append((done, {n: rss_mb(p) for n, p in pids.items()}))
-            after = samples[-1][1]
-            print()
-            print(f"Resident memory (MB) over {args.memory} distinct conversations after {warm} for warm-up:")
-            print(f"{'after N':>8} " + " ".join(f"{n:>9}" for n in pids))
-            print(f"{0:>8} " + " ".join(f"{before[n]:>9.1f}" for n in pids))
-            for count, rss in samples:
-                print(f"{count:>8} " + " ".join(f"{rss[n]:>9.1f}" for n in pids))
-            print("growth   " + " ".join(f"{(after[n] / before[n] - 1) * 100:>+8.1f}%" for n in pids))
-
-            # One resident, 200 turns that each run custom actions (the need and the form, again and again).
+            # First one long conversation: 200 turns that each run custom actions (the need and the form).
             long_script = ["i need a job", "47104", "i want to save money", "47101"]
             phone = "+1555" + str(uuid.uuid4().int)[:7]
             per_turn: list[tuple[float, float]] = []
@@ -251,11 +231,28 @@ def memory_and_cost(args, settings: Settings) -> int:
                 lo, hi = max(0, center - 4), min(n, center + 4)  # 8 turns: two passes of the 4-turn script
                 return (statistics.fmean(x[0] for x in per_turn[lo:hi]), statistics.fmean(x[1] for x in per_turn[lo:hi]))
             early, late = window(4), window(n - 4)
-            print()
             print(f"One conversation of {n} turns (each turn runs custom actions), mean of 8 turns around each point:")
             print(f"  around turn 5:   {early[0]:6.1f} ms wall, {early[1]:6.1f} CPU ms (Rasa + actions + gateway)")
             print(f"  around turn {n}: {late[0]:6.1f} ms wall, {late[1]:6.1f} CPU ms  "
-                  f"({(late[1] / early[1] - 1) * 100:+.0f}% CPU, {(late[0] / early[0] - 1) * 100:+.0f}% wall)")
+                  f"({(late[1] / early[1] - 1) * 100:+.0f}% CPU, {(late[0] / early[0] - 1) * 100:+.0f}% wall)", flush=True)
+
+            # Then many distinct residents, each a short conversation; memory printed as it goes.
+            SCRIPTS[:] = [["hi", "i need a job"], ["hola", "quiero ahorrar"], ["i want to start saving money"]]
+            warm = max(300, args.memory // 10)
+            asyncio.run(run("gateway", url, warm, 10))
+            before = {n: rss_mb(p) for n, p in pids.items()}
+            print()
+            print(f"Resident memory (MB) over {args.memory} distinct conversations after {warm} for warm-up:")
+            print(f"{'after N':>8} " + " ".join(f"{n:>9}" for n in pids) + "   growth since warm-up")
+            print(f"{0:>8} " + " ".join(f"{before[n]:>9.1f}" for n in pids), flush=True)
+            step, done = max(1, args.memory // 10), 0
+            while done < args.memory:
+                k = min(step, args.memory - done)
+                asyncio.run(run("gateway", url, k, 10))
+                done += k
+                rss = {n: rss_mb(p) for n, p in pids.items()}
+                print(f"{done:>8} " + " ".join(f"{rss[n]:>9.1f}" for n in pids) + "   "
+                      + " ".join(f"{(rss[n] / before[n] - 1) * 100:>+6.1f}%" for n in pids), flush=True)
         finally:
             stop_gateway(gw)
     return 0
@@ -280,6 +277,9 @@ def main() -> int:
                              "(default: TEST_PG_ADMIN_URL or %(default)s)")
     parser.add_argument("--redis", default=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
     args = parser.parse_args()
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the stack it started, as Ctrl-C does
     levels = [int(n) for n in args.concurrency.split(",")]
     from cryptography.fernet import Fernet
 
