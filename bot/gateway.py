@@ -140,8 +140,12 @@ class Gateway:
         self.public_base = settings["PUBLIC_BASE_URL"].rstrip("/")
         # Between two turns: the language and the choices shown last, in the database or Redis.
         redis_url = settings["REDIS_URL"]
-        self.state = RedisStateStore(redis_url) if redis_url else StateStore(self.sessions)
         self.conversations = ConversationStore(tracker_store_url(settings))
+        if redis_url:
+            self.state = RedisStateStore(redis_url)
+        else:
+            self.conversations.create_state_table()
+            self.state = StateStore(self.conversations.sessions)
         self.actions_url = (settings["ACTIONS_URL"] or f"http://127.0.0.1:{settings['ACTIONS_PORT']}").rstrip("/")
         self.undoing: set[asyncio.Task] = set()
         self.http: aiohttp.ClientSession | None = None
@@ -150,6 +154,7 @@ class Gateway:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def startup(self, _app: web.Application) -> None:
+        await asyncio.to_thread(detector)  # load the language detector now, not in a resident's first turn
         connector = aiohttp.TCPConnector(limit=100, keepalive_timeout=30)
         self.http = aiohttp.ClientSession(connector=connector)
         self.rasa = RasaClient(self.http, self.rasa_url, self.rasa_token, timeout=self.timeout)

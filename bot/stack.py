@@ -246,6 +246,29 @@ def warm_up(rasa_url: str, token: str) -> None:
         pass
 
 
+def warm_up_conversation(rasa_url: str, tracker_url: str) -> None:
+    """One throwaway conversation through Rasa and the action server (their first action calls are
+    slow: connections, the directory), then deleted from the conversation store."""
+    import json
+
+    from bot.stores import ConversationStore
+
+    sender = "warmup-" + os.urandom(8).hex()
+    try:
+        for message in ("hi", "i need a job"):
+            req = urllib.request.Request(f"{rasa_url}/webhooks/rest/webhook", method="POST",
+                                         data=json.dumps({"sender": sender, "message": message}).encode(),
+                                         headers={"Content-Type": "application/json"})
+            urllib.request.urlopen(req, timeout=120).close()
+    except (urllib.error.URLError, OSError):
+        pass
+    store = ConversationStore(tracker_url)
+    try:
+        store.delete(sender)
+    finally:
+        store.dispose()
+
+
 def prepare_stores(settings: Settings) -> str:
     """Migrate the referral database, load the directory if empty, create the conversation store's
     database if needed; the conversation store's URL."""
@@ -281,6 +304,7 @@ def running_stack(settings: Settings, *, rasa_port: int | None = None, actions_p
         wait_http(f"{stack.actions_url}/health", actions, 60, "action server", actions_log)
         wait_http(f"{stack.rasa_url}/status?token={token}", rasa, 480, "Rasa server", rasa_log)
         warm_up(stack.rasa_url, token)
+        warm_up_conversation(stack.rasa_url, tracker_url)
         yield stack
     finally:
         stack.stop()

@@ -8,7 +8,7 @@
 - **Rasa's lock store**: in Rasa's memory for one Rasa process; in Redis (`REDIS_URL`) when more
   than one Rasa serves the same conversations, so two turns of one conversation never run at once.
 - **The gateway's state between two turns** (language, the choices shown last): the
-  `conversation_state` table, or Redis when `REDIS_URL` is set. Never a process's memory, so any
+  `gateway_state` table in the conversation store, or Redis when `REDIS_URL` is set. Never a process's memory, so any
   gateway behind a load balancer can take any turn.
 - **Exactly-once SMS**: `inbound_messages` records each Twilio MessageSid as processing, done (with
   the bot's reply, so a retry gets the same answer) or failed (a retry is processed again).
@@ -20,19 +20,41 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, text, update
+from sqlalchemy import bindparam, delete, inspect, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from referrals.config import Settings
-from referrals.db import ConversationState, InboundMessage, make_engine, utcnow
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from referrals.db import InboundMessage, make_engine, make_sessionmaker, utcnow
 
 REDIS_PREFIX = "riverbend:"
+
+
+class _ConversationBase(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+class ConversationState(_ConversationBase):
+    """What the gateway remembers between two turns: the language and the choices shown last. In the
+    conversation store, beside Rasa's `events` (not in the referral database: a resident who never
+    made a referral leaves no pseudonym there), so any gateway can take the next turn."""
+
+    __tablename__ = "gateway_state"
+
+    pseudonym: Mapped[str] = mapped_column(String(128), primary_key=True)
+    language: Mapped[str | None] = mapped_column(String(5))
+    buttons: Mapped[list[Any] | None] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 STATE_TTL_S = 7 * 24 * 3600  # Redis state of an idle conversation; the database's is purged with the rest
 
 
@@ -124,15 +146,23 @@ class ConversationStore:
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 5}
         self.engine = make_engine(url, **kwargs)
+        self.sessions = make_sessionmaker(self.engine)
+
+    def create_state_table(self) -> None:
+        """The gateway's state table (several gateways may start at once: the first one creates it)."""
+        try:
+            _ConversationBase.metadata.create_all(self.engine)
+        except SQLAlchemyError:
+            _ConversationBase.metadata.create_all(self.engine)
 
     def _has_events_table(self, conn) -> bool:
-        from sqlalchemy import inspect
-
         return inspect(conn).has_table("events")
 
     def delete(self, sender_id: str) -> int:
-        """Every event of one conversation, all sessions: Rasa keeps nothing of it."""
+        """Every event of one conversation, all sessions, and the gateway's state: nothing of it is kept."""
         with self.engine.begin() as conn:
+            if inspect(conn).has_table("gateway_state"):
+                conn.execute(delete(ConversationState).where(ConversationState.pseudonym == sender_id))
             if not self._has_events_table(conn):
                 return 0
             return conn.execute(text("DELETE FROM events WHERE sender_id = :s"), {"s": sender_id}).rowcount
@@ -143,6 +173,9 @@ class ConversationStore:
         with self.engine.begin() as conn:
             if not self._has_events_table(conn):
                 return 0
+            if inspect(conn).has_table("gateway_state"):
+                conn.execute(delete(ConversationState).where(
+                    ConversationState.updated_at < datetime.fromtimestamp(cutoff, timezone.utc)))
             idle = [r[0] for r in conn.execute(text(
                 "SELECT sender_id FROM events GROUP BY sender_id HAVING max(timestamp) < :c"), {"c": cutoff})]
             for i in range(0, len(idle), 500):
@@ -171,15 +204,12 @@ def purge_conversations(settings: Settings, days: float) -> dict[str, int]:
     totals: dict[str, int] = {}
     store = ConversationStore(tracker_store_url(settings))
     try:
-        totals["conversations"] = store.purge_idle(days)
+        totals["conversations"] = store.purge_idle(days)  # with the gateway's state of idle ones
     finally:
         store.dispose()
     engine = make_engine(settings.database_url)
     try:
         with engine.begin() as conn:
-            totals["conversation_state"] = conn.execute(
-                delete(ConversationState).where(ConversationState.updated_at < utcnow() - timedelta(days=days))
-            ).rowcount
             conn.execute(update(InboundMessage).where(InboundMessage.received_at < utcnow() - timedelta(days=2))
                          .values(reply=None))
     finally:

@@ -144,18 +144,6 @@ class InboundMessage(Base):
     updated_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class ConversationState(Base):
-    """What the gateway remembers between two turns of a conversation (bot/stores.py): the language
-    and the choices shown last. Kept here, not in a process, so any gateway can take the next turn."""
-
-    __tablename__ = "conversation_state"
-
-    pseudonym: Mapped[str] = mapped_column(String(128), primary_key=True)
-    language: Mapped[str | None] = mapped_column(String(5))
-    buttons: Mapped[list[Any] | None] = mapped_column(JSON)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-
-
 # --- engine -----------------------------------------------------------------------------------
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

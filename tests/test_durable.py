@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 
 from bot.rasa_client import effective_user_events
 from bot.stack import running_stack
-from bot.stores import ConversationStore
+from bot.stores import ConversationState, ConversationStore
 from referrals.config import Settings
-from referrals.db import ConversationState, ReferralCase, make_engine, make_sessionmaker
+from referrals.db import ReferralCase, make_engine, make_sessionmaker
 from referrals.vault import pseudonym
 from tests.chat import Texter, answer_questions, bodies, pick
 from tests.conftest import TWILIO_TEST_TOKEN, start_gateway, stop_gateway
@@ -149,19 +149,17 @@ def test_delete_removes_the_conversation_from_rasas_store_and_the_gateway_state(
     t.say("i need a job")
     t.say("47104")
     store = ConversationStore(own_stack.tracker_store_url)
-    engine = make_engine(own_stack.database_url)
     try:
         assert store.count_events(who) > 5
-        with make_sessionmaker(engine)() as s:
+        with store.sessions() as s:
             assert s.get(ConversationState, who) is not None
         assert "deleted" in t.say("DELETE").lower()
         assert store.count_events(who) == 0, "every event of the conversation is gone from the store"
-        with make_sessionmaker(engine)() as s:
+        with store.sessions() as s:
             assert s.get(ConversationState, who) is None
         assert "47104" not in json.dumps(tracker_events(own_stack, who))
     finally:
         store.dispose()
-        engine.dispose()
 
 
 def test_the_retention_purge_removes_idle_conversations_only(own_stack, gw):

@@ -1,4 +1,5 @@
-"""per-conversation state of the gateway in the database; exactly-once handling of Twilio messages
+"""exactly-once handling of Twilio messages (the gateway's per-conversation state lives in the
+conversation store, bot/stores.py)
 
 Revision ID: 0002_durable
 Revises: 0005
@@ -15,15 +16,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        'conversation_state',
-        sa.Column('pseudonym', sa.String(length=128), nullable=False),
-        sa.Column('language', sa.String(length=5), nullable=True),
-        sa.Column('buttons', sa.JSON(), nullable=True),
-        sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint('pseudonym'),
-    )
-    op.create_index('ix_conversation_state_updated_at', 'conversation_state', ['updated_at'])
     with op.batch_alter_table('inbound_messages') as batch:
         # processing | done | failed; `reply` holds the bot's own reply bodies (never the resident's text)
         # so a Twilio retry of an answered message gets the same answer. Cleared by the purge.
@@ -37,5 +29,3 @@ def downgrade() -> None:
         batch.drop_column('updated_at')
         batch.drop_column('reply')
         batch.drop_column('state')
-    op.drop_index('ix_conversation_state_updated_at', table_name='conversation_state')
-    op.drop_table('conversation_state')
