@@ -141,7 +141,7 @@ class Stack:
     def rasa(self) -> subprocess.Popen:
         return self.processes[-1]
 
-    def restart_rasa(self, timeout: float = 180) -> None:
+    def restart_rasa(self, timeout: float = 480) -> None:
         """Start Rasa again on the same port and stores (after a test killed it); wait until it answers."""
         old = self.processes.pop()
         if old.poll() is None:
