@@ -17,6 +17,7 @@ from actions.forms import CONSENT_SCOPES, CONSENT_SLOTS, DEMOGRAPHICS
 from actions.messages import program_line, t
 from actions.sender import proven_sender
 from actions.services import services
+from referrals.deadline import bound_lock_wait, restore_lock_wait, time_left, turn_deadline
 from referrals.db import ReferralCase, ReferralLogEntry, Resident, create_referral, recent_referral_counts
 from referrals.matching import AGE_BANDS, INCOME_BANDS, Answers, match_programs
 from referrals.privacy import current_consents, has_consent, record_consent
@@ -117,8 +118,16 @@ class ActionCreateReferral(Action):
         if program is None:
             dispatcher.utter_message(text=t(lang, "no_programs"))
             return reset
+        # The turn's deadline (referrals/deadline.py): store nothing the resident will not be told about.
+        left = time_left(turn_deadline(tracker.latest_message.get("metadata")))
+        if left is not None and left <= 0:
+            logger.error("referral not written: the turn's deadline had passed (program %s)", program.id)
+            dispatcher.utter_message(text=t(lang, "referral_failed"))
+            return reset
         try:
             with svc.sessions.begin() as session:
+                if left is not None:
+                    bound_lock_wait(session, left)
                 case = create_referral(
                     session, pseudonym=tracker.sender_id, program=program, need=tracker.get_slot("need"),
                     answers=answers_of(tracker), neighborhood=tracker.get_slot("neighborhood"),
@@ -128,6 +137,8 @@ class ActionCreateReferral(Action):
                                language=lang, channel=channel_of(tracker))
                 questions = consent_questions(session, tracker.sender_id, case.id)
                 case_id = case.id
+                if left is not None:
+                    restore_lock_wait(session)
         except SQLAlchemyError as exc:
             # No personal data in the log: the error class and the program id are enough to act on.
             logger.error("referral write failed: %s (program %s)", type(exc).__name__, program.id)

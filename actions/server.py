@@ -25,14 +25,12 @@ import logging
 import os
 import sys
 import traceback
-from functools import partial
 from typing import Any
 
 from rasa_sdk.executor import ActionExecutor, ActionExecutorRunResult
 from rasa_sdk.interfaces import ActionExecutionRejection, ActionMissingDomainException, ActionNotFoundException
 from sanic import Sanic, response
 from sanic.request import Request
-from sanic.worker.loader import AppLoader
 
 from actions.messages import t
 from actions.sender import PSEUDONYM_RE, SECRET_HEADER
@@ -153,11 +151,6 @@ def _configure_logging(level: str) -> None:
     scrub_records()
 
 
-def _factory(level: str) -> Sanic:
-    _configure_logging(level)  # again in each Sanic worker process
-    return build_app()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m actions.server", description=__doc__.splitlines()[0])
     parser.add_argument("-p", "--port", type=int, default=int(os.environ.get("ACTIONS_PORT", "5055")))
@@ -170,11 +163,13 @@ def main(argv: list[str] | None = None) -> int:
         print(exc.code, file=sys.stderr)
         return 2
     _configure_logging(args.log_level)
-    loader = AppLoader(factory=partial(_factory, args.log_level))
-    app = loader.load()
-    app.prepare(host=args.host, port=args.port, workers=1, access_log=False, motd=False)
+    app = build_app()
+    app.config.KEEP_ALIVE_TIMEOUT = 30
     logger.info("action server on http://%s:%d", args.host, args.port)
-    Sanic.serve(primary=app, app_loader=loader)
+    # ONE process (Sanic's single_process): `python -m rasa_sdk` starts a worker manager plus a worker, and
+    # a `kill -9` of the manager left the worker orphaned and still serving on the port, so a restart could
+    # not bind it. One process is one thing to supervise, kill and restart.
+    app.run(host=args.host, port=args.port, single_process=True, access_log=False, motd=False)
     return 0
 
 

@@ -88,34 +88,10 @@ def cmd_gateway(settings: Settings) -> int:
 
 
 def cmd_run(settings: Settings) -> int:
-    from urllib.parse import urlparse
+    """Everything under supervisord: restarted when it dies, stopped together (bot/supervise.py)."""
+    from bot.supervise import run
 
-    from bot.stack import running_stack
-
-    _logging()
-    rasa_port = urlparse(settings["RASA_URL"]).port or 5005
-    with running_stack(settings, rasa_port=rasa_port, actions_port=int(settings["ACTIONS_PORT"])) as stack:
-        base = f"http://{settings['GATEWAY_HOST']}:{settings['GATEWAY_PORT']}"
-        lines = [
-            f"web chat:        {base}/  (open it in a browser)",
-            f"SMS webhook:     {base}/sms  ("
-            + ("TWILIO_AUTH_TOKEN set" if settings["TWILIO_AUTH_TOKEN"] else "refuses all: TWILIO_AUTH_TOKEN not set")
-            + "; see README 'Connect a Twilio number')",
-            f"health:          {base}/healthz",
-            f"Rasa server:     {stack.rasa_url} (loopback only)",
-            f"action server:   {stack.actions_url} (loopback only)",
-            f"database:        {_safe_url(settings.database_url)}",
-            "terminal chat:   make shell   |   stop: Ctrl-C",
-        ]
-        for line in lines:
-            print(f"[run] {line}")
-        try:
-            serve_gateway(settings, rasa_url=stack.rasa_url, rasa_token=stack.token,
-                          actions_secret=stack.actions_secret)
-        except KeyboardInterrupt:
-            pass
-        print("\n[run] stopping")
-    return 0
+    return run(settings)
 
 
 def _safe_url(url: str) -> str:
@@ -133,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("gateway", help="serve only the resident gateway, against a running Rasa (RASA_URL)")
     sub.add_parser("shell", help="chat with the assistant in the terminal")
     sub.add_parser("triage", help="triage messages: one per line on stdin, JSON lines on stdout")
+    for name, what in (("backup", "copy the referral database and Rasa's conversation store to DIR"),
+                       ("restore", "put both databases back from DIR (stop the assistant first)")):
+        sub.add_parser(name, help=what).add_argument("dir")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.command in ("run", "gateway"):
@@ -143,6 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         except KeyMissing as exc:  # a missing or wrong key: say what to do, not a traceback
             print(f"[{args.command}] ERROR: {exc}", file=sys.stderr)
             return 2
+    if args.command in ("backup", "restore"):
+        from pathlib import Path
+
+        from bot import backup
+
+        done = getattr(backup, args.command)(settings, Path(args.dir))
+        print(f"[{args.command}] " + ", ".join(str(d) for d in done))
+        return 0
     if args.command == "triage":
         from bot.triage import main as triage_main
 

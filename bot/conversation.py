@@ -45,7 +45,8 @@ class Turn:
 
 
 async def handle_turn(rasa: RasaClient, sender: str, text: str, channel: str, language_hint: str = "en",
-                      known_buttons: list[dict[str, Any]] | None = None) -> Turn:
+                      known_buttons: list[dict[str, Any]] | None = None,
+                      metadata: dict[str, Any] | None = None) -> Turn:
     """Send one resident message through Rasa and return the bot's messages.
 
     `known_buttons` are the choices the caller showed last (the gateway remembers them); without them
@@ -53,7 +54,7 @@ async def handle_turn(rasa: RasaClient, sender: str, text: str, channel: str, la
     """
     text = (text or "").replace("\x00", "").strip()[:MAX_TEXT]
     crisis = is_crisis(text)
-    metadata = {"channel": channel}
+    metadata = {**(metadata or {}), "channel": channel}
     try:
         if crisis:
             message = "/crisis"
@@ -67,6 +68,10 @@ async def handle_turn(rasa: RasaClient, sender: str, text: str, channel: str, la
                 if payload:
                     message = payload
         messages = await rasa.send(sender, message, metadata)
+        if not messages:
+            # Rasa answers 200 with nothing when an action failed (e.g. the action server is down):
+            # the resident would get an empty reply. That is a failed turn.
+            raise RasaUnavailable("POST /webhooks/rest/webhook: empty reply")
     except RasaUnavailable as exc:
         # The fault, never the text or the sender: logs carry no personal data.
         logger.error("rasa unavailable: %s", exc)

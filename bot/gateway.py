@@ -4,13 +4,19 @@
     GET  /              the web chat page; assets under /static/
     POST /chat          the widget's endpoint (JSON)
     POST /chat/contact  the widget sends how a caseworker can reach the resident, after a referral
-    GET  /healthz       liveness, and whether Rasa answers
+    GET  /healthz       each part a resident needs (Rasa, action server, databases): 200, or 503 if one is down
 
 Rasa and the action server listen on loopback only; nothing else reaches them. What the gateway does
 to every message before Rasa sees it: the sender becomes a keyed pseudonym (referrals/vault.py), crisis
 words are caught (bot/conversation.py), a numbered reply becomes the payload of the choice it names.
 What it does to every reply: buttons become numbered choices on SMS and stay buttons on the web, and
 SMS bodies are shaped to fit a basic phone (bot/sms.py).
+
+One deadline per turn (RASA_TIMEOUT, default 10 s): whatever is slow (Rasa, the action server, a locked
+or unreachable database), the resident gets an answer in time; a turn that failed is undone (Rasa's
+tracker rewound, a referral it stored removed) so it leaves nothing behind. A Twilio retry of a message
+is processed exactly once (bot/stores.py). Nothing about a conversation is kept in this process: the
+language and the last choices live in the database (or Redis), so several gateways can serve.
 
 Logs are structured (one JSON object a line) and never hold a phone number, a pseudonym or message text.
 """
@@ -27,33 +33,39 @@ import re
 import secrets
 import time
 import traceback
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy import text as text_sql
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from bot.conversation import TROUBLE, detector, handle_turn
+from bot.conversation import TROUBLE, Turn, detector, handle_turn
 from bot.keywords import KeywordHit, keyword_text, match_keyword, my_data_text
 from bot.limits import Limit, Limiter
 from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.stores import (ConversationStore, RedisStateStore, StateStore, claim_message, finish_message,
+                        message_state, tracker_store_url, undo_turn)
 from bot.redact import redact
 from bot.render import render_plain
 from bot.safety import is_crisis
 from bot.sms import MAX_CHARS, shape
 from referrals.config import ROOT, Settings
-from referrals.db import first_delivery, has_open_referral, make_engine, make_sessionmaker, save_contact
+from referrals.db import has_open_referral, make_engine, make_sessionmaker, save_contact
 from referrals.keys import check_vault
 from referrals.followups import TEXTS as FOLLOWUP_TEXTS, parse_answer, pending_case, record_answer
 from referrals.privacy import delete_resident, flag_crisis, held_data, is_opted_out, set_opted_out
 from referrals.vault import Vault, pseudonym
 
 logger = logging.getLogger("bot.gateway")
+
+ACTION_MARGIN_S = 1.5  # the action server stores nothing later than this before the turn's deadline
+UNDO_GRACE_S = 3.0     # a failed turn is undone this long after its deadline, once no write can land
+HEALTH_TIMEOUT_S = 2.0
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_FORM_BYTES = 64 * 1024  # Twilio's form for one message is a few kB
@@ -110,20 +122,6 @@ def clean_text(raw: str) -> str:
     return "".join(c for c in raw if c in "\n\t" or (c >= " " and c != "\x7f")).strip()
 
 
-class LRU(OrderedDict):
-    """A small bounded map: last choices and language per conversation, kept in this process only."""
-
-    def __init__(self, size: int = 50_000):
-        super().__init__()
-        self.size = size
-
-    def put(self, key: str, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
-
-
 @dataclass
 class Reply:
     messages: list[dict[str, Any]]  # visible bot messages: {"text", "buttons"}
@@ -154,8 +152,16 @@ class Gateway:
         token = settings["TWILIO_AUTH_TOKEN"]
         self.validator = RequestValidator(token) if token else None
         self.public_base = settings["PUBLIC_BASE_URL"].rstrip("/")
-        self.buttons = LRU()
-        self.languages = LRU()
+        # Between two turns: the language and the choices shown last, in the database or Redis.
+        redis_url = settings["REDIS_URL"]
+        self.conversations = ConversationStore(tracker_store_url(settings))
+        if redis_url:
+            self.state = RedisStateStore(redis_url)
+        else:
+            self.conversations.create_state_table()
+            self.state = StateStore(self.conversations.sessions)
+        self.actions_url = (settings["ACTIONS_URL"] or f"http://127.0.0.1:{settings['ACTIONS_PORT']}").rstrip("/")
+        self.undoing: set[asyncio.Task] = set()
         # Web session ids are signed with a key derived from PSEUDONYM_KEY: one secret less to manage.
         self.session_key = hmac.new(self.pseudonym_key.encode(), b"web-session-ids", hashlib.sha256).digest()
         self.trust_proxy = settings["GATEWAY_TRUST_PROXY"] == "1"
@@ -169,6 +175,7 @@ class Gateway:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def startup(self, _app: web.Application) -> None:
+        await asyncio.to_thread(detector)  # load the language detector now, not in a resident's first turn
         connector = aiohttp.TCPConnector(limit=100, keepalive_timeout=30)
         self.http = aiohttp.ClientSession(connector=connector)
         self.rasa = RasaClient(self.http, self.rasa_url, self.rasa_token, timeout=self.timeout,
@@ -178,43 +185,116 @@ class Gateway:
                                        "POST /sms refuses every request"}))
 
     async def cleanup(self, _app: web.Application) -> None:
+        for task in list(self.undoing):  # a failed turn's undo is finished before the process goes
+            try:
+                await asyncio.wait_for(task, UNDO_GRACE_S + 10)
+            except Exception:
+                pass
         if self.http:
             await self.http.close()
         self.engine.dispose()
+        self.conversations.dispose()
 
     # --- one turn, any channel ----------------------------------------------------------------
 
-    async def turn(self, sender: str, text: str, channel: str, language_hint: str | None = None) -> Reply:
-        """Send a resident's text through Rasa; remember the choices offered, for the next turn."""
-        language = self.languages.get(sender) or language_hint or guess_language(text)
-        started = time.monotonic()
-        buttons = self.buttons.get(sender)
-        # Phone numbers, emails, SSNs, card and account numbers and street addresses become typed
-        # placeholders here, so they never reach Rasa's tracker (the NLU is trained on the placeholders).
+    def deadline(self) -> float:
+        return asyncio.get_running_loop().time() + self.timeout
+
+    async def remembered(self, who: str) -> tuple[str | None, list[dict[str, Any]] | None]:
+        """(language, last choices) of a conversation; (None, None) if unknown or the store is down."""
+        try:
+            return await self._db(self.state.get, who)
+        except Exception as exc:  # a store that is down costs the resident the shortcut, not the turn
+            log_event("state_unavailable", error=type(exc).__name__)
+            return None, None
+
+    async def turn(self, sender: str, text: str, channel: str, language_hint: str | None = None,
+                   deadline: float | None = None) -> Reply:
+        """Send a resident's text through Rasa within the turn's deadline; remember the choices offered.
+
+        On any failure (Rasa down or slow, an empty reply, a database past the deadline) the resident
+        gets the "trouble" text and the turn is undone in the background (see `_undo`)."""
+        loop = asyncio.get_running_loop()
+        deadline = deadline or self.deadline()
+        started, started_wall = time.monotonic(), time.time()
+        turn_id = secrets.token_hex(8)
+        language = language_hint or "en"
         redaction = redact(text)
-        turn = await handle_turn(self.rasa, sender, redaction.text, channel, language, known_buttons=buttons)
-        visible, created = [], False
-        for m in turn.messages:
-            custom = m.get("custom")
-            if isinstance(custom, dict):
-                created = created or bool(custom.get("referral_created"))
-                continue
-            visible.append({"text": m.get("text") or "", "buttons": m.get("buttons") or []})
-        # A crisis caught by the keywords (sent as /crisis) or by the model (the reply is the crisis reply).
-        crisis = turn.crisis or any(m["text"] in CRISIS_REPLIES for m in visible)
-        if crisis:
-            # Staff see that a conversation needed the crisis reply: when, channel, language. Never the words.
-            await self._db(self._flag_crisis, sender, channel, language)
-        if not turn.failed:
-            texts = " ".join(m["text"] for m in visible if m["text"])
-            if texts:
-                language = guess_language(texts)
-                self.languages.put(sender, language)
-            last = next((m["buttons"] for m in reversed(visible) if m["buttons"]), [])
-            self.buttons.put(sender, last)
-        log_event("turn", channel=channel, ok=not turn.failed, crisis=crisis, referral=created,
+        sent = False
+        before: tuple[str | None, list[dict[str, Any]] | None] = (None, None)
+        try:
+            # The SMS handler's own timeout is a little later, so this turn notices it first and is undone.
+            async with asyncio.timeout_at(deadline):
+                remembered_language, buttons = before = await self.remembered(sender)
+                language = remembered_language or language_hint or guess_language(text)
+                # Phone numbers, emails, SSNs, card and account numbers and street addresses become typed
+                # placeholders here, so they never reach Rasa's tracker (the NLU is trained on them).
+                # The action server gets the turn's deadline (wall clock) and stores nothing after it.
+                meta = {"turn": turn_id, "deadline": round(started_wall + (deadline - loop.time()) - ACTION_MARGIN_S, 3)}
+                sent = True
+                turn = await handle_turn(self.rasa, sender, redaction.text, channel, language,
+                                         known_buttons=buttons if buttons is not None else [], metadata=meta)
+                visible, created = [], False
+                for m in turn.messages:
+                    custom = m.get("custom")
+                    if isinstance(custom, dict):
+                        created = created or bool(custom.get("referral_created"))
+                        continue
+                    visible.append({"text": m.get("text") or "", "buttons": m.get("buttons") or []})
+                # A crisis caught by the keywords (sent as /crisis) or by the model (the reply is the crisis reply).
+                crisis = turn.crisis or any(m["text"] in CRISIS_REPLIES for m in visible)
+                if crisis:
+                    # Staff see that a conversation needed the crisis reply: when, channel, language. Never the words.
+                    await self._db(self._flag_crisis, sender, channel, language)
+                if not turn.failed:
+                    texts = " ".join(m["text"] for m in visible if m["text"])
+                    if texts:
+                        language = guess_language(texts)
+                    last = next((m["buttons"] for m in reversed(visible) if m["buttons"]), [])
+                    await self._db(self.state.put, sender, language, last, max(0.05, deadline - loop.time() - 0.2))
+        except asyncio.CancelledError:
+            if sent:
+                self.undo_later(sender, turn_id, started_wall, before)
+            raise
+        except (TimeoutError, SQLAlchemyError, OSError) as exc:
+            log_event("turn_failed", channel=channel, error=type(exc).__name__)
+            turn = Turn(messages=[{"text": TROUBLE.get(language, TROUBLE["en"])}], crisis=is_crisis(text), failed=True)
+            visible, created, crisis = turn.messages, False, turn.crisis
+        if turn.failed and sent:
+            self.undo_later(sender, turn_id, started_wall, before)
+        log_event("turn", channel=channel, ok=not turn.failed, crisis=crisis, referral=created and not turn.failed,
                   redacted=sum(redaction.counts.values()), ms=round((time.monotonic() - started) * 1000, 1))
-        return Reply(visible, language, referral_created=created, failed=turn.failed, crisis=crisis)
+        if turn.failed:
+            return Reply([{"text": m.get("text") or "", "buttons": []} for m in turn.messages], language,
+                         failed=True, crisis=crisis, extra={"turn": turn_id, "started": started_wall, "before": before})
+        return Reply(visible, language, referral_created=created, failed=False, crisis=crisis,
+                     extra={"turn": turn_id, "started": started_wall, "before": before})
+
+    def undo_later(self, sender: str, turn_id: str, started_wall: float,
+                   before: tuple[str | None, list[dict[str, Any]] | None] = (None, None)) -> None:
+        task = asyncio.create_task(self._undo(sender, turn_id, started_wall, before))
+        self.undoing.add(task)
+        task.add_done_callback(self.undoing.discard)
+
+    async def _undo(self, sender: str, turn_id: str, started_wall: float,
+                    before: tuple[str | None, list[dict[str, Any]] | None] = (None, None)) -> None:
+        """A turn the resident was told failed leaves nothing behind. After the action server's cutoff
+        has passed (it writes nothing after the turn's deadline), remove what the turn stored (a
+        referral, its log row, the consent given with it) and rewind Rasa's tracker past the message,
+        if it is still the conversation's last one."""
+        await asyncio.sleep(UNDO_GRACE_S)
+        undone: dict[str, Any] = {}
+        try:
+            undone = await self._db(undo_turn, self.sessions, sender, started_wall)
+            if before != (None, None):  # the choices the resident still has on screen
+                await self._db(self.state.put, sender, before[0], before[1])
+        except Exception as exc:
+            log_event("undo_failed", part="database", error=type(exc).__name__)
+        try:
+            undone["rasa"] = await self.rasa.rewind_turn(sender, turn_id)
+        except RasaUnavailable as exc:
+            log_event("undo_failed", part="rasa", error=str(exc))
+        log_event("turn_undone", **{k: v for k, v in undone.items() if v})
 
     async def _db(self, fn, *args):
         return await asyncio.to_thread(fn, *args)
@@ -269,11 +349,12 @@ class Gateway:
         random_part, mac = session.split(".")
         return hmac.compare_digest(mac, self._session_mac(random_part))
 
-    def words_unless_shown(self, who: str, text: str, channel: str) -> str:
+    @staticmethod
+    def words_unless_shown(text: str, channel: str, buttons: list[dict[str, Any]] | None = None) -> str:
         """Only the choices on screen are payloads (`/intent{...}`); anything else is the resident's words.
         The web widget sends a clicked button's payload; an SMS shows numbers, never payloads, so there a
         typed payload is always words (a numbered reply becomes its payload later, in handle_turn)."""
-        shown = {b.get("payload") for b in self.buttons.get(who) or []} if channel == "web" else set()
+        shown = {b.get("payload") for b in buttons or []} if channel == "web" else set()
         if text.startswith("/") and text not in shown:
             return text.lstrip("/").strip()
         return text
@@ -305,15 +386,14 @@ class Gateway:
         return keyword_text(hit.kind, language, city), False
 
     async def keyword(self, hit: KeywordHit, who: str, channel: str) -> str:
-        language = self.languages.get(who) or hit.language
+        language = (await self.remembered(who))[0] or hit.language
         reply, forget = await self._db(self._keyword_reply, hit, who, language)
         if forget:
-            self.buttons.pop(who, None)
-            self.languages.pop(who, None)
-            try:  # the conversation itself goes too: Rasa's tracker is replaced by an empty one
-                await self.rasa.forget(who)
-            except RasaUnavailable as exc:
-                log_event("forget_failed", error=str(exc))
+            await self._db(self.state.forget, who)
+            try:  # the conversation itself goes too: every event of it, from Rasa's store
+                await self._db(self.conversations.delete, who)
+            except Exception as exc:
+                log_event("forget_failed", error=type(exc).__name__)
         log_event("keyword", channel=channel, kind=hit.kind)
         return reply
 
@@ -360,10 +440,63 @@ class Gateway:
             log_event("sms_refused", why="no_from")
             return web.Response(status=400, text="Missing From.\n")
         sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
-        if sid and not await self._db(first_delivery, self.sessions, sid):
-            log_event("sms_duplicate")  # Twilio retried a message we already answered
-            return self._twiml([])
-        who = pseudonym(self.pseudonym_key, "sms", sender_number)
+        deadline = self.deadline()
+        language = "en"
+        claimed = False  # only the delivery that claimed the MessageSid records its outcome
+        try:
+            async with asyncio.timeout_at(deadline + 0.1):
+                if sid:
+                    what, bodies = await self._claim(sid, deadline)
+                    claimed = what == "new"
+                    if what == "done":
+                        log_event("sms_duplicate")  # Twilio retried a message we answered: the same answer
+                        return self._twiml(bodies or [])
+                    if what == "busy":
+                        # The first delivery is still being processed: wait for its answer, do not redo it.
+                        bodies = await self._wait_for_answer(sid)
+                        log_event("sms_duplicate", waited=True)
+                        return self._twiml(bodies)
+                who = pseudonym(self.pseudonym_key, "sms", sender_number)
+                language = (await self.remembered(who))[0] or guess_language(clean_text(str(form.get("Body") or "")))
+                bodies, ok = await self._sms_message(form, who, sender_number, language, deadline)
+        except (TimeoutError, SQLAlchemyError) as exc:
+            log_event("turn", channel="sms", ok=False, error=type(exc).__name__)
+            bodies, ok = [TROUBLE.get(language, TROUBLE["en"])], False
+        if claimed:
+            self._finish_later(sid, ok, bodies)
+        return self._twiml(bodies)
+
+    async def _claim(self, sid: str, deadline: float) -> tuple[str, list[str] | None]:
+        wait = max(0.05, deadline - asyncio.get_running_loop().time() - 0.2)
+        return await self._db(claim_message, self.sessions, sid, 2 * self.timeout + UNDO_GRACE_S + 5, wait)
+
+    async def _wait_for_answer(self, sid: str) -> list[str]:
+        """Until the turn's deadline cancels it: the first delivery's answer once it is done."""
+        while True:
+            await asyncio.sleep(0.25)
+            state, bodies = await self._db(message_state, self.sessions, sid)
+            if state == "done":
+                return bodies or []
+            if state == "failed":
+                raise TimeoutError  # the first try failed: this retry also gets "trouble"; the next one retries
+
+    def _finish_later(self, sid: str, ok: bool, bodies: list[str]) -> None:
+        """Record the outcome of a message. A failed one is marked failed only after its undo ran, so
+        a retry processes it again only once nothing of the first try is left."""
+        async def finish():
+            if not ok:
+                await asyncio.sleep(UNDO_GRACE_S + 1)
+            try:
+                await self._db(finish_message, self.sessions, sid, ok, bodies)
+            except Exception as exc:
+                log_event("finish_failed", error=type(exc).__name__)
+        task = asyncio.create_task(finish())
+        self.undoing.add(task)
+        task.add_done_callback(self.undoing.discard)
+
+    async def _sms_message(self, form, who: str, sender_number: str, language: str,
+                           deadline: float) -> tuple[list[str], bool]:
+        """The TwiML bodies for one inbound text, and whether it was handled (not a failure)."""
         raw = str(form.get("Body") or "")
         text = clean_text(raw)
         try:
@@ -376,33 +509,38 @@ class Gateway:
         opted_out, followup = await self._db(self._sms_state, who, text if text and not hit and not too_long
                                              else None)
         if hit and hit.applies(opted_out):
-            return self._twiml([await self.keyword(hit, who, "sms")])
+            return [await self.keyword(hit, who, "sms")], True
         if opted_out and not (text and not too_long and is_crisis(text)):
             # Nothing is sent to a number that said STOP, until START; the message is not processed.
             # A crisis is the one exception: someone in danger who writes to us gets 988 and 911.
             log_event("sms_suppressed", why="opted_out")
-            return self._twiml([])
-        language = self.languages.get(who) or guess_language(text)
+            return [], True
         notices = NOTICES[language]
         if not self.by_number.hit(who):
             # Twilio gets 200 (a 429 would make it retry a real message): one "slow down" text a window.
             log_event("sms_limited", first=self.by_number.first_over(who))
-            return self._twiml([notices["slow_down"]] if self.by_number.first_over(who) else [])
+            return ([notices["slow_down"]] if self.by_number.first_over(who) else []), True
         if too_long:
             log_event("sms_notice", why="too_long")
-            return self._twiml([notices["too_long"]])
-        text = self.words_unless_shown(who, text, "sms")
+            return [notices["too_long"]], True
+        text = self.words_unless_shown(text, "sms")
         if not text:
             log_event("sms_notice", why="media_only" if media else "empty")
-            return self._twiml([notices["media_only" if media else "empty"]])
+            return [notices["media_only" if media else "empty"]], True
         if followup and not opted_out:
-            return self._twiml([followup])
-        reply = await self.turn(who, text, "sms", language)
+            return [followup], True
+        reply = await self.turn(who, text, "sms", language, deadline=deadline)
+        if reply.failed:
+            return [m["text"] for m in reply.messages], False
         if reply.referral_created:
             # The number is kept only now, sealed, because the resident asked to be contacted.
-            await self._db(self._seal_contact, who, "sms", sender_number)
+            try:
+                await self._db(self._seal_contact, who, "sms", sender_number)
+            except asyncio.CancelledError:
+                self.undo_later(who, reply.extra["turn"], reply.extra["started"], reply.extra["before"])
+                raise
         rendered = render_plain(reply.messages, reply.language)
-        return self._twiml(shape(rendered, reply.language))
+        return shape(rendered, reply.language), True
 
     def _bad_signature(self, request: web.Request, why: str) -> web.Response:
         """403; 429 once an address keeps failing (someone probing the webhook, never Twilio itself)."""
@@ -451,7 +589,8 @@ class Gateway:
             return web.json_response({"error": "Expected 'message' as text.", "session": session}, status=400)
         who = pseudonym(self.pseudonym_key, "web", session)
         text = clean_text(message)
-        language = self.languages.get(who) or guess_language(text)
+        remembered_language, buttons = await self.remembered(who)
+        language = remembered_language or guess_language(text)
         if len(message) > MAX_CHARS:
             return web.json_response({"error": NOTICES[language]["too_long"], "session": session}, status=413)
         if not self.by_session.hit(session):
@@ -464,10 +603,10 @@ class Gateway:
         hit = match_keyword(text)
         if hit and hit.kind in ("mydata", "delete", "help", "status"):
             reply_text = await self.keyword(hit, who, "web")
-            return web.json_response({"session": session, "language": self.languages.get(who) or hit.language,
+            return web.json_response({"session": session, "language": language if remembered_language else hit.language,
                                       "messages": [{"text": reply_text, "buttons": []}], "ask_contact": False,
                                       "forgotten": hit.kind == "delete"})
-        text = self.words_unless_shown(who, text, "web")
+        text = self.words_unless_shown(text, "web", buttons)
         if not text:
             return web.json_response({"session": session, "language": language,
                                       "messages": [{"text": NOTICES[language]["empty"], "buttons": []}]})
@@ -488,7 +627,7 @@ class Gateway:
         if not self.valid_session(session) or not isinstance(contact, str):
             return web.json_response({"error": "Expected 'session' and 'contact'."}, status=400)
         who = pseudonym(self.pseudonym_key, "web", session)
-        notices = NOTICES[self.languages.get(who) or "en"]
+        notices = NOTICES[(await self.remembered(who))[0] or "en"]
         kind, value = parse_contact(contact)
         if kind is None:
             return web.json_response({"error": notices["contact_invalid"]}, status=422)
@@ -503,14 +642,41 @@ class Gateway:
     async def index(self, _request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC / "index.html", headers=SECURITY_HEADERS)
 
-    async def health(self, _request: web.Request) -> web.Response:
+    async def _probe(self, url: str) -> bool:
         try:
-            async with self.http.get(f"{self.rasa_url}/", timeout=aiohttp.ClientTimeout(total=1)) as resp:
-                rasa_ok = resp.status == 200
-        except (aiohttp.ClientError, TimeoutError):
-            rasa_ok = False
-        return web.json_response({"gateway": "ok", "rasa": "ok" if rasa_ok else "unavailable",
-                                  "sms": "enabled" if self.validator else "disabled (no TWILIO_AUTH_TOKEN)"})
+            async with self.http.get(url, timeout=aiohttp.ClientTimeout(total=HEALTH_TIMEOUT_S)) as resp:
+                return resp.status == 200
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            return False
+
+    async def _probe_db(self, fn) -> bool:
+        try:
+            await asyncio.wait_for(self._db(fn), HEALTH_TIMEOUT_S)
+            return True
+        except Exception:
+            return False
+
+    def _ping_database(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text_sql("SELECT 1"))
+
+    async def health(self, _request: web.Request) -> web.Response:
+        """Each part a resident's turn needs; 503 when one is down (a load balancer then sends turns
+        to another gateway). Names and states only: no URL, no error text."""
+        checks = {
+            "rasa": self._probe(f"{self.rasa_url}/"),
+            "actions": self._probe(f"{self.actions_url}/health"),
+            "database": self._probe_db(self._ping_database),
+            "conversations": self._probe_db(self.conversations.ping),
+        }
+        if isinstance(self.state, RedisStateStore):
+            checks["redis"] = self._probe_db(self.state.ping)
+        results = dict(zip(checks, await asyncio.gather(*checks.values())))
+        body = {"gateway": "ok", **{k: "ok" if ok else "unavailable" for k, ok in results.items()},
+                "sms": "enabled" if self.validator else "disabled (no TWILIO_AUTH_TOKEN)"}
+        healthy = all(results.values())
+        body["status"] = "ok" if healthy else "unavailable"
+        return web.json_response(body, status=200 if healthy else 503)
 
 
 def parse_contact(text: str) -> tuple[str | None, str]:

@@ -55,6 +55,20 @@ class RasaClient:
         return await self._json("GET", f"/conversations/{quote(sender, safe='')}/tracker",
                                 params={**self._params(), "include_events": "AFTER_RESTART"})
 
+    async def rewind_turn(self, sender: str, turn_id: str) -> bool:
+        """Undo a failed turn in Rasa: if the conversation's last user message is the one sent with
+        metadata `turn` = `turn_id`, append Rasa's `rewind` event (UserUtteranceReverted), which drops
+        that message and everything after it, and an `action_listen`. Rasa's lock on the conversation orders this after a
+        turn still being processed. True when rewound."""
+        last_user = effective_user_events((await self.tracker(sender)).get("events") or [])
+        if not last_user or (last_user[-1].get("metadata") or {}).get("turn") != turn_id:
+            return False
+        # As Rasa's own fallback does: rewind, then listen (without the listen, the next message is
+        # predicted from the rewound state and falls back).
+        await self._json("POST", f"/conversations/{quote(sender, safe='')}/tracker/events", params=self._params(),
+                         json=[{"event": "rewind"}, {"event": "action", "name": "action_listen"}])
+        return True
+
     async def forget(self, sender: str) -> None:
         """Replace a conversation's events with none: Rasa keeps nothing of it (in-memory tracker store)."""
         await self._json("PUT", f"/conversations/{quote(sender, safe='')}/tracker/events",
@@ -71,3 +85,18 @@ class RasaClient:
                 if buttons:
                     return buttons
         return []
+
+
+def effective_user_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The user messages of a tracker that still count: a `rewind` cancels the latest one before it,
+    a `restart` or a new session the ones before it."""
+    users: list[dict[str, Any]] = []
+    for event in events:
+        kind = event.get("event")
+        if kind == "user":
+            users.append(event)
+        elif kind == "rewind" and users:
+            users.pop()
+        elif kind in ("restart", "session_started"):
+            users.clear()
+    return users

@@ -116,6 +116,15 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float, name: str, log_f
     raise StackError(f"{name} did not answer {url} within {timeout:.0f} s; see {log_file}")
 
 
+# Each child gets only what it needs (issue 14): the base environment, plus its own settings.
+BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER")
+ACTIONS_SETTINGS = ("DATABASE_URL", "AREA_MEDIAN_INCOME", "DIRECTORY_FILE", "NEIGHBORHOODS_FILE")
+
+
+def base_env() -> dict[str, str]:
+    return {k: os.environ[k] for k in BASE_ENV if k in os.environ}
+
+
 @dataclass
 class Stack:
     """Running processes and where they listen."""
@@ -125,7 +134,34 @@ class Stack:
     token: str
     database_url: str
     actions_secret: str = ""
+    tracker_store_url: str = ""
     processes: list[subprocess.Popen] = field(default_factory=list)
+    rasa_args: dict = field(default_factory=dict)
+
+    @property
+    def rasa(self) -> subprocess.Popen:
+        return self.processes[-1]
+
+    def restart_rasa(self, timeout: float = 480) -> None:
+        """Start Rasa again on the same port and stores (after a test killed it); wait until it answers."""
+        old = self.processes.pop()
+        if old.poll() is None:
+            old.kill()
+        old.wait()
+        proc, log_file = start_rasa(**self.rasa_args)
+        self.processes.append(proc)
+        wait_http(f"{self.rasa_url}/status?token={self.token}", proc, timeout, "Rasa server", log_file)
+
+    def restart_actions(self, settings: Settings, timeout: float = 60) -> None:
+        """Start the action server again on the same port (after a test killed it)."""
+        old = self.processes[0]
+        if old.poll() is None:
+            old.kill()
+        old.wait()
+        port = int(self.actions_url.rsplit(":", 1)[1])
+        proc, log_file = start_actions(settings, port, RUN_DIR, self.actions_secret)
+        self.processes[0] = proc
+        wait_http(f"{self.actions_url}/health", proc, timeout, "action server", log_file)
 
     def stop(self) -> None:
         for proc in reversed(self.processes):
@@ -136,59 +172,145 @@ class Stack:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
         self.processes.clear()
 
 
-def start_actions(settings_env: dict[str, str], port: int, log_dir: Path) -> tuple[subprocess.Popen, Path]:
+def actions_command(port: int) -> list[str]:
+    # Our launcher of rasa-sdk (actions/server.py): one process, runs actions only with ACTIONS_SECRET.
+    return [sys.executable, "-m", "actions.server", "--port", str(port), "--log-level", "WARNING"]
+
+
+def actions_env(settings: Settings, actions_secret: str = "") -> dict[str, str]:
+    return {**base_env(), **{k: settings[k] for k in ACTIONS_SETTINGS}, "PYTHONUNBUFFERED": "1",
+            "ACTIONS_SECRET": actions_secret or settings["ACTIONS_SECRET"]}
+
+
+def start_actions(settings: Settings, port: int, log_dir: Path, actions_secret: str = "") -> tuple[subprocess.Popen, Path]:
     log_file = log_dir / f"actions-{port}.log"
-    env = dict(os.environ, **settings_env, SANIC_HOST="127.0.0.1")
-    proc = subprocess.Popen(
-        # Our launcher of rasa-sdk: runs actions only for requests with ACTIONS_SECRET (actions/server.py).
-        [sys.executable, "-m", "actions.server", "-p", str(port), "--log-level", "WARNING"],
-        cwd=ROOT, env=env, stdout=log_file.open("ab"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(actions_command(port), cwd=ROOT, env=actions_env(settings, actions_secret),
+                            stdout=log_file.open("ab"), stderr=subprocess.STDOUT)
     return proc, log_file
+
+
+def rasa_command(model: Path, port: int, endpoints: Path, log_file: Path) -> list[str]:
+    """No secret on this command line: the token and the store URLs go in the environment."""
+    return [*RASA_RUN, "run", "--enable-api", "-i", "127.0.0.1", "-p", str(port), "-m", str(model),
+            "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml"),
+            "--log-file", str(log_file)]
+
+
+def rasa_env(token: str, tracker_store_url: str, redis_url: str = "") -> dict[str, str]:
+    from bot.stores import rasa_tracker_url, redis_password
+
+    env = {**base_env(), "TF_CPP_MIN_LOG_LEVEL": "3", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+           "PYTHONWARNINGS": "ignore", "RASA_TELEMETRY_ENABLED": "false", "RASA_AUTH_TOKEN": token}
+    if tracker_store_url:
+        env["RASA_TRACKER_STORE_URL"] = rasa_tracker_url(tracker_store_url)
+    if redis_password(redis_url):
+        env["RASA_LOCK_STORE_PASSWORD"] = redis_password(redis_url)
+    return env
+
+
+def write_endpoints(log_dir: Path, port: int, actions_url: str, redis_url: str = "",
+                    endpoints_extra: str = "", tracker_store: bool = True, lock_prefix: str = "riverbend") -> Path:
+    from bot.stores import rasa_endpoints
+
+    endpoints = log_dir / f"endpoints-{port}.yml"
+    endpoints.write_text(rasa_endpoints(actions_url, redis_url, lock_prefix, tracker_store=tracker_store)
+                         + endpoints_extra)
+    return endpoints
 
 
 def start_rasa(model: Path, port: int, actions_port: int, token: str, log_dir: Path,
-               endpoints_extra: str = "", env_extra: dict[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
-    endpoints = log_dir / f"endpoints-{port}.yml"
-    # The secret stays in Rasa's environment; the file only names it (Rasa expands ${...} when reading it).
-    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
-                         f'  headers:\n    X-Actions-Secret: ${{ACTIONS_SECRET}}\n{endpoints_extra}')  # unquoted, or not expanded
+               endpoints_extra: str = "", env_extra: dict[str, str] | None = None,
+               tracker_store_url: str = "", redis_url: str = "", actions_url: str = "",
+               lock_prefix: str = "riverbend") -> tuple[subprocess.Popen, Path]:
+    endpoints = write_endpoints(log_dir, port, actions_url or f"http://127.0.0.1:{actions_port}", redis_url,
+                                endpoints_extra, tracker_store=bool(tracker_store_url), lock_prefix=lock_prefix)
     log_file = log_dir / f"rasa-{port}.log"
     proc = subprocess.Popen(
-        [*RASA_RUN, "run", "--enable-api", "-i", "127.0.0.1", "-p", str(port), "-m", str(model),
-         "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml"),
-         "--auth-token", token, "--log-file", str(log_file)],
-        cwd=ROOT, env={**_rasa_env(), **(env_extra or {})}, stdout=log_file.with_suffix(".out").open("ab"),
-        stderr=subprocess.STDOUT)
+        rasa_command(model, port, endpoints, log_file), cwd=ROOT,
+        env={**rasa_env(token, tracker_store_url, redis_url), **(env_extra or {})},
+        stdout=log_file.with_suffix(".out").open("ab"), stderr=subprocess.STDOUT)
     return proc, log_file
+
+
+def warm_up(rasa_url: str, token: str) -> None:
+    """One NLU parse, so the first resident does not wait for the model's first run (seconds on a
+    busy machine). Starts no conversation."""
+    import json
+
+    req = urllib.request.Request(f"{rasa_url}/model/parse?token={token}", data=json.dumps({"text": "hi"}).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        urllib.request.urlopen(req, timeout=120).close()
+    except (urllib.error.URLError, OSError):
+        pass
+
+
+def warm_up_conversation(rasa_url: str, tracker_url: str) -> None:
+    """One throwaway conversation through Rasa and the action server (their first action calls are
+    slow: connections, the directory), then deleted from the conversation store."""
+    import json
+
+    from bot.stores import ConversationStore
+
+    sender = "warmup-" + os.urandom(8).hex()
+    try:
+        for message in ("hi", "i need a job"):
+            req = urllib.request.Request(f"{rasa_url}/webhooks/rest/webhook", method="POST",
+                                         data=json.dumps({"sender": sender, "message": message}).encode(),
+                                         headers={"Content-Type": "application/json"})
+            urllib.request.urlopen(req, timeout=120).close()
+    except (urllib.error.URLError, OSError):
+        pass
+    store = ConversationStore(tracker_url)
+    try:
+        store.delete(sender)
+    finally:
+        store.dispose()
+
+
+def prepare_stores(settings: Settings) -> str:
+    """Migrate the referral database, load the directory if empty, create the conversation store's
+    database if needed; the conversation store's URL."""
+    from bot.stores import ensure_tracker_database, tracker_store_url
+    from referrals.store import prepare
+
+    prepare(settings).dispose()
+    url = tracker_store_url(settings)
+    ensure_tracker_database(url)
+    return url
 
 
 @contextmanager
 def running_stack(settings: Settings, *, rasa_port: int | None = None, actions_port: int | None = None,
                   log=print, endpoints_extra: str = "", rasa_env: dict[str, str] | None = None) -> Iterator[Stack]:
     """Train if needed, migrate and load the directory, start actions and Rasa; stop them on exit."""
-    from referrals.store import prepare
-
     model = ensure_model(log)
-    prepare(settings).dispose()
+    tracker_url = prepare_stores(settings)
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     rasa_port = rasa_port or free_port()
     actions_port = actions_port or free_port()
     token = settings["RASA_TOKEN"] or os.urandom(16).hex()
     actions_secret = settings["ACTIONS_SECRET"] or os.urandom(24).hex()
     stack = Stack(rasa_url=f"http://127.0.0.1:{rasa_port}", actions_url=f"http://127.0.0.1:{actions_port}",
-                  token=token, database_url=settings.database_url, actions_secret=actions_secret)
+                  token=token, database_url=settings.database_url, actions_secret=actions_secret,
+                  tracker_store_url=tracker_url)
+    stack.rasa_args = dict(model=model, port=rasa_port, actions_port=actions_port, token=token, log_dir=RUN_DIR,
+                           endpoints_extra=endpoints_extra,
+                           env_extra={**(rasa_env or {}), "ACTIONS_SECRET": actions_secret},
+                           tracker_store_url=tracker_url, redis_url=settings["REDIS_URL"])
     try:
-        env = {"DATABASE_URL": settings.database_url, "ACTIONS_SECRET": actions_secret}
-        actions, actions_log = start_actions(env, actions_port, RUN_DIR)
+        actions, actions_log = start_actions(settings, actions_port, RUN_DIR, actions_secret)
         stack.processes.append(actions)
-        rasa, rasa_log = start_rasa(model, rasa_port, actions_port, token, RUN_DIR, endpoints_extra,
-                                    {**(rasa_env or {}), "ACTIONS_SECRET": actions_secret})
+        rasa, rasa_log = start_rasa(**stack.rasa_args)
         stack.processes.append(rasa)
         wait_http(f"{stack.actions_url}/health", actions, 60, "action server", actions_log)
-        wait_http(f"{stack.rasa_url}/status?token={token}", rasa, 180, "Rasa server", rasa_log)
+        wait_http(f"{stack.rasa_url}/status?token={token}", rasa, 480, "Rasa server", rasa_log)
+        warm_up(stack.rasa_url, token)
+        warm_up_conversation(stack.rasa_url, tracker_url)
         yield stack
     finally:
         stack.stop()

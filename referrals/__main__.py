@@ -126,6 +126,9 @@ def run_purge(settings: Settings, days: int | None) -> int:
     with make_sessionmaker(engine).begin() as session:
         removed = purge_expired(session, days)
     engine.dispose()
+    from bot.stores import purge_conversations  # Rasa's idle conversations and the gateway's state
+
+    removed.update(purge_conversations(settings, days))
     print(f"purged what had no activity for {days} days: "
           + ", ".join(f"{n} {name}" for name, n in removed.items()) + "; the anonymous referral log is kept")
     return 0

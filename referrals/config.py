@@ -73,6 +73,14 @@ SETTINGS: tuple[Setting, ...] = (
             "deletes their referral cases, contact and consents (the anonymous log is kept)"),
     Setting("RASA_TIMEOUT", "10", "Seconds the gateway waits for Rasa before it sends the 'having trouble' "
             "reply (Twilio gives up after 15)"),
+    Setting("TRACKER_STORE_URL", "",
+            "SQLAlchemy URL of Rasa's conversation store; empty means next to DATABASE_URL: a file "
+            "<name>.conversations.db beside an SQLite database, or the database <name>_conversations on the "
+            "same PostgreSQL server (created at start)", secret=True),
+    Setting("REDIS_URL", "", "redis://host:port/db for the gateway's per-conversation state and Rasa's lock "
+            "store (needed when more than one Rasa serves); empty means the database and one Rasa", secret=True),
+    Setting("ACTIONS_URL", "", "Base URL of the action server the gateway's health check asks; empty means "
+            "http://127.0.0.1:ACTIONS_PORT"),
     Setting("PORTAL_HOST", "127.0.0.1", "Address the caseworker portal listens on (keep it on an internal network)"),
     Setting("PORTAL_PORT", "8081", "Port of the caseworker portal"),
     Setting("REPORT_FISCAL_YEAR_START", "1", "Month (1-12) the city's fiscal year starts in; equity releases cover "

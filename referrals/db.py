@@ -147,6 +147,10 @@ class InboundMessage(Base):
 
     message_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # processing | done | failed (bot/exactly_once.py); `reply` is the bot's reply bodies as JSON.
+    state: Mapped[str] = mapped_column(String(12), default="done", server_default="done")
+    reply: Mapped[str | None] = mapped_column(Text, default=None)
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 # --- engine -----------------------------------------------------------------------------------

@@ -1,19 +1,20 @@
-"""Benchmark: complete SMS turns through the gateway, side by side with Rasa's REST channel called directly.
+"""Benchmark: complete SMS turns through the gateway, single stack and scaled-out side by side.
 
     make bench            (or: .venv/bin/python scripts/bench_gateway.py [--conversations N]
-                           [--concurrency 1,20] [--rasa-workers N])
+                           [--concurrency 1,20] [--only single|scaled])
+    .venv/bin/python scripts/bench_gateway.py --memory 3000     memory over 3,000 conversations, cost
+                                                               of the 5th and the 200th turn
 
-Starts its own stack on a fresh SQLite database (trained model, Rasa, action server) and a gateway
-process, then plays the same scripted conversations (English and Spanish, each to a stored referral)
-at 1 and at 20 concurrent conversations (or the levels given), with no pause between turns:
-- "gateway": signed Twilio webhooks (RequestValidator signatures) to POST /sms, TwiML back;
-- "rasa direct": the same turns to Rasa's REST webhook, numbered replies sent as the payload the
-  gateway would send.
-Prints throughput and p50/p95/p99 latency per path, the CPU time each process spent per turn (Rasa,
-the action server with its worker processes, the gateway: read from /proc, so Linux only), and the
-gateway's overhead against Rasa. Everything runs on this machine, load generator included, so the
-figures include its share of the CPU; on a shared machine the CPU per turn is the steadier figure
-(docs/performance.md).
+Topologies: "single" = one Rasa, one action server, one gateway on SQLite (as `make run`); "scaled" =
+HAProxy in front of two gateways and two Rasa servers (PostgreSQL tracker store, Redis lock store),
+two action servers (tests/test_scaleout.py builds the same). The older "rasa direct" comparison:
+git history of this file.
+
+Each topology plays the same scripted conversations (English and Spanish, each to a stored referral) as
+signed Twilio webhooks at 1 and at 20 concurrent conversations, with no pause between turns, and
+prints msg/s, p50/p95/p99 latency and the CPU each process spent per turn (read from /proc, Linux
+only), then what N cores would give at that CPU cost. Everything runs on this machine, load generator
+included; on a shared machine the CPU per turn is the steadier figure (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -155,107 +156,219 @@ def tmp_removed(path: Path) -> Iterator[None]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-@contextmanager
-def rasa_stores(kind: str, redis: str, pg_admin_url: str) -> Iterator[str]:
-    """The endpoints.yml lines for Rasa's tracker and lock stores; a PostgreSQL database lives as long as this."""
-    if kind == "memory":
-        yield ""
-        return
-    host, _, port = redis.partition(":")
-    prefix = f"bench{uuid.uuid4().hex[:8]}"  # Rasa accepts only letters and digits here
-    redis_store = f"  type: redis\n  url: {host}\n  port: {port or 6379}\n  key_prefix: {prefix}\n"
-    lock_store = f"lock_store:\n{redis_store}"
-    if kind == "redis":
-        yield f"tracker_store:\n{redis_store}  record_exp: 3600\n{lock_store}"
-        return
-    from sqlalchemy import make_url, text
-
-    from referrals.db import make_engine
-
-    db_name = f"bench_tracker_{uuid.uuid4().hex[:8]}"
-    pg = make_url(pg_admin_url)
-    admin = make_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its descendants, MB (Linux /proc)."""
     try:
-        password = f"  password: {json.dumps(pg.password)}\n" if pg.password else ""
-        yield (f"tracker_store:\n  type: SQL\n  dialect: postgresql\n  url: {pg.host or '127.0.0.1'}\n"
-               f"  port: {pg.port or 5432}\n  username: {pg.username or 'postgres'}\n{password}  db: {db_name}\n"
-               f"{lock_store}")
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-        admin.dispose()
+        status = Path(f"/proc/{pid}/status").read_text()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return kb / 1024 + sum(rss_mb(int(c)) for c in children)
+
+
+def combined(rows: list[dict], label: str) -> None:
+    for r in rows:
+        r["topology"] = label
+
+
+def cores_line(rows: list[dict]) -> list[str]:
+    out = []
+    for r in rows:
+        total = sum(v for k, v in r["cpu"].items() if k != "client")
+        if total:
+            n = ", ".join(f"{c} cores ~{c * 1000 / total:.0f} msg/s" for c in (2, 4, 8))
+            out.append(f"{r['topology']:<7} at {r['concurrency']:>2}: {total:.0f} CPU ms per turn in all processes "
+                       f"-> {n} (CPU-bound ceiling, load generator excluded)")
+    return out
+
+
+def table_with_topology(rows: list[dict]) -> str:
+    names = sorted({n for r in rows for n in r["cpu"]}, key=lambda n: (n == "client", n))
+    head = (f"{'topology':<8} {'conc':>4} {'turns':>6} {'msg/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}"
+            + "".join(f" {'cpu:' + n:>11}" for n in names))
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['topology']:<8} {r['concurrency']:>4} {r['turns']:>6} {r['per_s']:>7.1f} {r['p50']:>7.1f} "
+                     f"{r['p95']:>7.1f} {r['p99']:>7.1f}"
+                     + "".join(f" {r['cpu'][n]:>11.1f}" if n in r["cpu"] else f" {'-':>11}" for n in names))
+    lines.append("cpu:NAME = CPU ms per turn of that process (scaled: both replicas added up); client = load generator")
+    return "\n".join(lines)
+
+
+async def short_conversations(url: str, n: int, concurrency: int = 10) -> None:
+    await run("gateway", url, n, concurrency)
+
+
+def memory_and_cost(args, settings: Settings) -> int:
+    """3,000 distinct conversations: resident memory of each process after warm-up and at the end; then one
+    long conversation: CPU per turn around the 5th and the 200th turn."""
+    from cryptography.fernet import Fernet
+
+    with running_stack(settings, log=lambda m: print(m, file=sys.stderr)) as stack:
+        gw = start_gateway(stack, {"TWILIO_AUTH_TOKEN": TOKEN, "RATE_LIMIT_NUMBER": "0/0", "RATE_LIMIT_ADDRESS": "0/0", "VAULT_KEY": Fernet.generate_key().decode()},
+                           log_name="gateway-bench")
+        try:
+            actions, rasa = stack.processes
+            pids = {"rasa": rasa.pid, "actions": actions.pid, "gateway": gw.proc.pid}
+            url = gw.url + "/sms"
+            # First one long conversation: 200 turns that each run custom actions (the need and the form).
+            long_script = ["i need a job", "47104", "i want to save money", "47101"]
+            phone = "+1555" + str(uuid.uuid4().int)[:7]
+            per_turn: list[tuple[float, float]] = []
+
+            async def long_conversation():
+                validator = RequestValidator(TOKEN)
+                async with aiohttp.ClientSession() as session:
+                    for i in range(args.long_turns):
+                        form = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": "AC" + "0" * 32, "From": phone,
+                                "To": "+15550100000", "Body": long_script[i % 4], "NumMedia": "0"}
+                        sig = validator.compute_signature(url, form)
+                        cpu0 = sum(process_cpu_seconds(p) for p in pids.values())
+                        t0 = time.perf_counter()
+                        async with session.post(url, data=form, headers={"X-Twilio-Signature": sig}) as resp:
+                            await resp.read()
+                        per_turn.append(((time.perf_counter() - t0) * 1000,
+                                         (sum(process_cpu_seconds(p) for p in pids.values()) - cpu0) * 1000))
+            asyncio.run(long_conversation())
+            n = args.long_turns
+
+            def window(center: int) -> tuple[float, float]:
+                lo, hi = max(0, center - 4), min(n, center + 4)  # 8 turns: two passes of the 4-turn script
+                return (statistics.fmean(x[0] for x in per_turn[lo:hi]), statistics.fmean(x[1] for x in per_turn[lo:hi]))
+            early, late = window(4), window(n - 4)
+            print(f"One conversation of {n} turns (each turn runs custom actions), mean of 8 turns around each point:")
+            print(f"  around turn 5:   {early[0]:6.1f} ms wall, {early[1]:6.1f} CPU ms (Rasa + actions + gateway)")
+            print(f"  around turn {n}: {late[0]:6.1f} ms wall, {late[1]:6.1f} CPU ms  "
+                  f"({(late[1] / early[1] - 1) * 100:+.0f}% CPU, {(late[0] / early[0] - 1) * 100:+.0f}% wall)", flush=True)
+
+            # Then many distinct residents, each a short conversation; memory printed as it goes.
+            SCRIPTS[:] = [["hi", "i need a job"], ["hola", "quiero ahorrar"], ["i want to start saving money"]]
+            warm = max(300, args.memory // 10)
+            asyncio.run(run("gateway", url, warm, 10))
+            before = {n: rss_mb(p) for n, p in pids.items()}
+            print()
+            print(f"Resident memory (MB) over {args.memory} distinct conversations after {warm} for warm-up:")
+            print(f"{'after N':>8} " + " ".join(f"{n:>9}" for n in pids) + "   growth since warm-up")
+            print(f"{0:>8} " + " ".join(f"{before[n]:>9.1f}" for n in pids), flush=True)
+            step, done = max(1, args.memory // 10), 0
+            while done < args.memory:
+                k = min(step, args.memory - done)
+                asyncio.run(run("gateway", url, k, 10))
+                done += k
+                rss = {n: rss_mb(p) for n, p in pids.items()}
+                print(f"{done:>8} " + " ".join(f"{rss[n]:>9.1f}" for n in pids) + "   "
+                      + " ".join(f"{(rss[n] / before[n] - 1) * 100:>+6.1f}%" for n in pids), flush=True)
+        finally:
+            stop_gateway(gw)
+    return 0
+
+
+class _Skip(Exception):
+    pass
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--conversations", type=int, default=120, help="conversations per run (default 120)")
+    parser.add_argument("--conversations", type=int, default=60, help="conversations per run (default 60)")
     parser.add_argument("--concurrency", default="1,20", metavar="N,N",
-                        help="concurrent conversations, one run per level and path (default 1,20)")
-    parser.add_argument("--rasa-workers", type=int, default=1,
-                        help="Sanic workers (processes) of the Rasa server (default 1); above 1 needs --stores "
-                             "redis or postgresql")
-    parser.add_argument("--stores", choices=("memory", "redis", "postgresql"), default="memory",
-                        help="where Rasa keeps conversations: memory (default, as `make run`); redis (trackers and "
-                             "locks in Redis); postgresql (trackers in a throwaway PostgreSQL database, locks in "
-                             "Redis). The last two are Rasa's documented way to run several Rasa processes")
-    parser.add_argument("--redis", default="127.0.0.1:6379", metavar="HOST:PORT",
-                        help="Redis for --stores redis/postgresql (default 127.0.0.1:6379); keys get a per-run "
-                             "prefix; stored conversations expire after an hour")
+                        help="concurrent conversations, one run per level and topology (default 1,20)")
+    parser.add_argument("--only", choices=("single", "scaled"), help="run one topology only")
+    parser.add_argument("--memory", type=int, default=0, metavar="N",
+                        help="instead: N distinct conversations (e.g. 3000) with each process's resident memory, "
+                             "then one long conversation (--long-turns) with the cost of its 5th and last turns")
+    parser.add_argument("--long-turns", type=int, default=200)
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL,
-                        help="PostgreSQL that may create and drop the throwaway tracker database "
+                        help="PostgreSQL where the scaled topology gets a throwaway database "
                              "(default: TEST_PG_ADMIN_URL or %(default)s)")
+    parser.add_argument("--redis", default=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
     args = parser.parse_args()
-    if args.rasa_workers > 1 and args.stores == "memory":
-        parser.error("--rasa-workers above 1 needs --stores redis or postgresql: Rasa runs one worker "
-                     "with its in-memory stores")
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the stack it started, as Ctrl-C does
     levels = [int(n) for n in args.concurrency.split(",")]
     from cryptography.fernet import Fernet
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
-    url = f"sqlite:///{tmp / 'bench.db'}"
-    settings = Settings.from_env({**os.environ, "DATABASE_URL": url})
-    rasa_env = {"SANIC_WORKERS": str(args.rasa_workers)}
-    print(f"[bench] starting Rasa ({args.rasa_workers} worker(s), {args.stores} stores), the action server and "
-          f"the gateway (about 30 s)...", file=sys.stderr)
+    settings = Settings.from_env({**os.environ, "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}"})
+    if args.memory:
+        with tmp_removed(tmp):
+            return memory_and_cost(args, settings)
     load_before = os.getloadavg()
-    with tmp_removed(tmp), rasa_stores(args.stores, args.redis, args.pg_admin_url) as endpoints_extra, \
-            running_stack(settings, log=lambda m: print(m, file=sys.stderr), endpoints_extra=endpoints_extra,
-                          rasa_env=rasa_env) as stack:
-        ACTIONS_SECRET["value"] = stack.actions_secret
-        gw = start_gateway(stack, {"TWILIO_AUTH_TOKEN": TOKEN, "VAULT_KEY": Fernet.generate_key().decode(),
-                                   "RATE_LIMIT_NUMBER": "0/0"}, log_name="gateway-bench")
-        try:
-            rows = []
-            targets = {"gateway": gw.url + "/sms", "rasa direct": stack.rasa_url + "/webhooks/rest/webhook"}
-            actions, rasa = stack.processes
-            pids = {"rasa": rasa.pid, "actions": actions.pid, "gateway": gw.proc.pid}
-            asyncio.run(run("rasa direct", targets["rasa direct"], 6, 2))  # warm up both paths
-            asyncio.run(run("gateway", targets["gateway"], 6, 2))
-            for concurrency in levels:
-                n = args.conversations if concurrency > 1 else max(12, args.conversations // 6)
-                for kind in ("rasa direct", "gateway"):
-                    rows.append(asyncio.run(run(kind, targets[kind], n, concurrency, pids)))
-                    print(f"[bench] {kind} at {concurrency}: done", file=sys.stderr)
-        finally:
-            stop_gateway(gw)
+    rows: list[dict] = []
+
+    def play(label: str, url: str, pids: dict[str, list[int]]) -> None:
+        asyncio.run(run("gateway", url, 6, 2))  # warm up
+        flat = {f"{name}#{i}": pid for name, ps in pids.items() for i, pid in enumerate(ps)}
+        for concurrency in levels:
+            n = args.conversations if concurrency > 1 else max(12, args.conversations // 6)
+            r = asyncio.run(run("gateway", url, n, concurrency, flat))
+            cpu: dict[str, float] = {}
+            for key, v in r["cpu"].items():
+                name = key.split("#")[0]
+                cpu[name] = cpu.get(name, 0.0) + v
+            r["cpu"] = cpu
+            r["topology"] = label
+            rows.append(r)
+            print(f"[bench] {label} at {concurrency}: done", file=sys.stderr)
+
+    with tmp_removed(tmp):
+        if args.only != "scaled":
+            print("[bench] single stack: one Rasa, one action server, one gateway; SQLite (as make run)",
+                  file=sys.stderr)
+            with running_stack(settings, log=lambda m: print(m, file=sys.stderr)) as stack:
+                gw = start_gateway(stack, {"TWILIO_AUTH_TOKEN": TOKEN, "RATE_LIMIT_NUMBER": "0/0", "RATE_LIMIT_ADDRESS": "0/0", "VAULT_KEY": Fernet.generate_key().decode()},
+                                   log_name="gateway-bench")
+                try:
+                    actions, rasa = stack.processes
+                    play("single", gw.url + "/sms", {"rasa": [rasa.pid], "actions": [actions.pid],
+                                                      "gateway": [gw.proc.pid]})
+                finally:
+                    stop_gateway(gw)
+        if args.only != "single":
+            print("[bench] scaled: HAProxy, 2 gateways, 2 Rasa (PostgreSQL tracker store, Redis locks), "
+                  "2 action servers", file=sys.stderr)
+            from sqlalchemy import text
+
+            from referrals.db import make_engine
+            from referrals.store import upgrade
+            from tests.test_scaleout import topology
+
+            db = f"bench_{uuid.uuid4().hex[:8]}"
+            admin = make_engine(args.pg_admin_url, isolation_level="AUTOCOMMIT")
+            try:
+                with admin.connect() as conn:
+                    conn.execute(text(f'CREATE DATABASE "{db}"'))
+            except Exception as exc:  # no PostgreSQL here: say so, print what was measured
+                print(f"[bench] scaled topology skipped: no PostgreSQL at {args.pg_admin_url} "
+                      f"({type(exc).__name__})", file=sys.stderr)
+                args.only = "single"
+            db_url = args.pg_admin_url.rsplit("/", 1)[0] + "/" + db
+            try:
+                if args.only == "single":
+                    raise _Skip
+                upgrade(db_url)
+                model = __import__("bot.stack", fromlist=["ensure_model"]).ensure_model()
+                with topology(model, db_url, args.redis, {"TWILIO_AUTH_TOKEN": TOKEN, "RATE_LIMIT_NUMBER": "0/0", "RATE_LIMIT_ADDRESS": "0/0"}) as sc:
+                    play("scaled", sc.url + "/sms", {
+                        "rasa": [p.pid for p in sc.rasas], "actions": [p.pid for p in sc.actions],
+                        "gateway": [g.proc.pid for g in sc.gateways], "haproxy": [sc.haproxy.pid]})
+            except _Skip:
+                pass
+            except RuntimeError as exc:  # no haproxy
+                print(f"[bench] scaled topology skipped: {exc}", file=sys.stderr)
+            finally:
+                if args.only != "single":
+                    with admin.connect() as conn:
+                        conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+                admin.dispose()
     print()
-    print(f"Rasa workers: {args.rasa_workers}, {args.stores} stores; load average of the machine (1 min) "
-          f"before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(table(rows))
+    print(f"load average of the machine (1 min) before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs; every process and the load generator share them")
+    print(table_with_topology(rows))
     print()
-    for r in rows:
-        if r["concurrency"] > 1 and r["cpu"].get("rasa"):
-            print(f"{r['path']} at {r['concurrency']}: Rasa busy {r['cpu']['rasa'] * r['per_s'] / 10:.0f}% of one CPU; "
-                  f"all four processes {sum(r['cpu'].values()) * r['per_s'] / 10:.0f}%")
-    for concurrency in levels:
-        direct = next(r for r in rows if r["path"] == "rasa direct" and r["concurrency"] == concurrency)
-        gate = next(r for r in rows if r["path"] == "gateway" and r["concurrency"] == concurrency)
-        print(f"gateway overhead at {concurrency:>2} concurrent: p50 {gate['p50'] - direct['p50']:+.1f} ms "
-              f"({(gate['p50'] / direct['p50'] - 1) * 100:+.1f}%), p95 {(gate['p95'] / direct['p95'] - 1) * 100:+.1f}%, "
-              f"throughput {(gate['per_s'] / direct['per_s'] - 1) * 100:+.1f}%")
-    print("targets at 20 concurrent: >= 100 msg/s, p95 <= 200 ms, gateway overhead < 5%")
+    for line in cores_line(rows):
+        print(line)
     return 0
 
 

@@ -145,6 +145,7 @@ def start_gateway(stack, env_extra: dict[str, str] | None = None, log_name: str 
     env = {**os.environ, "RASA_URL": stack.rasa_url, "RASA_TOKEN": stack.token,
            "ACTIONS_SECRET": stack.actions_secret,
            "DATABASE_URL": stack.database_url, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port),
+           "ACTIONS_URL": stack.actions_url,
            "TWILIO_AUTH_TOKEN": TWILIO_TEST_TOKEN, "PUBLIC_BASE_URL": "",
            "PSEUDONYM_KEY": uuid.uuid4().hex * 2,
            "VAULT_KEY": _VAULT_KEYS.setdefault(stack.database_url, Fernet.generate_key().decode()),
@@ -155,7 +156,7 @@ def start_gateway(stack, env_extra: dict[str, str] | None = None, log_name: str 
                             stdout=log_file.open("wb"), stderr=subprocess.STDOUT)
     gw = GatewayProcess(f"http://127.0.0.1:{port}", env, log_file, proc, stack)
     try:
-        wait_http(f"{gw.url}/healthz", proc, 30, "gateway", log_file)
+        wait_http(f"{gw.url}/", proc, 30, "gateway", log_file)  # /healthz is 503 while a part is down
     except Exception:
         stop_gateway(gw)
         raise

@@ -155,6 +155,7 @@ def test_my_data_then_delete_leaves_no_way_back_to_the_number(gateway):
         assert len({r.referral_id for r in kept}) == len({r.referral_id for r in log_rows})
     dump = db_dump(gateway.stack.database_url)
     assert who not in dump, "nothing left carries the pseudonym"
+    assert who not in db_dump(gateway.stack.tracker_store_url), "Rasa's conversation store holds nothing of it"
     assert all(leak not in dump for leak in digits(t.phone))
     assert user_turns(gateway, who) <= 1, "Rasa's memory of the conversation is gone"
     assert "holds nothing" in t.say("my data")
@@ -239,7 +240,7 @@ def test_personal_details_never_reach_rasa_the_database_or_the_logs(gateway):
     who = sms_pseudonym(gateway, t.phone)
     tracker_text = json.dumps(tracker(gateway, who))
     assert "[phone_number]" in tracker_text and "[street_address]" in tracker_text, "placeholders arrive"
-    dump = db_dump(gateway.stack.database_url)
+    dump = db_dump(gateway.stack.database_url) + db_dump(gateway.stack.tracker_store_url)
     logs = gateway.log_text() + "".join(p.read_text(errors="replace") for p in
                                         (ROOT / "var" / "run").glob("*.log") if p.stat().st_size < 50_000_000)
     hits = {(kind, where) for kind, value in PII.items() for where, text in

@@ -128,4 +128,5 @@ def test_page_and_health(gateway):
     assert status == 200 and "text/html" in headers["Content-Type"]
     assert headers["Cache-Control"] == "no-store" and "nosniff" in headers["X-Content-Type-Options"]
     assert "<script" in html and "http://" not in html.replace(gateway.url, "") and "https://" not in html
-    assert health == {"gateway": "ok", "rasa": "ok", "sms": "enabled"}
+    assert health == {"gateway": "ok", "rasa": "ok", "actions": "ok", "database": "ok", "conversations": "ok",
+                      "sms": "enabled", "status": "ok"}
