@@ -3,7 +3,8 @@
     POST /sms           Twilio's messaging webhook: signature checked, reply as TwiML
     GET  /              the web chat page; assets under /static/
     POST /chat          the widget's endpoint (JSON)
-    POST /chat/contact  the widget sends how a caseworker can reach the resident, after a referral
+    POST /chat/contact  the widget sends how a caseworker can reach the resident: sealed in the vault, then
+                        the referral goes on (Rasa hears only that a contact was given, never the contact)
     GET  /healthz       liveness, and whether Rasa answers
 
 Rasa and the action server listen on loopback only; nothing else reaches them. What the gateway does
@@ -122,6 +123,7 @@ class Reply:
     failed: bool = False
     crisis: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    ask_contact: bool = False  # the web contact step is open: the widget shows the contact field
 
 
 class Gateway:
@@ -170,11 +172,14 @@ class Gateway:
         # placeholders here, so they never reach Rasa's tracker (the NLU is trained on the placeholders).
         redaction = redact(text)
         turn = await handle_turn(self.rasa, sender, redaction.text, channel, language, known_buttons=buttons)
-        visible, created = [], False
+        visible, created, ask_contact = [], False, False
         for m in turn.messages:
             custom = m.get("custom")
             if isinstance(custom, dict):
                 created = created or bool(custom.get("referral_created"))
+                ask_contact = ask_contact or bool(custom.get("ask_contact"))
+                if custom.get("multi_select") and visible:
+                    visible[-1]["multiple"] = True  # pick-all-that-apply: checkboxes on the web
                 continue
             visible.append({"text": m.get("text") or "", "buttons": m.get("buttons") or []})
         # A crisis caught by the keywords (sent as /crisis) or by the model (the reply is the crisis reply).
@@ -191,7 +196,8 @@ class Gateway:
             self.buttons.put(sender, last)
         log_event("turn", channel=channel, ok=not turn.failed, crisis=crisis, referral=created,
                   redacted=sum(redaction.counts.values()), ms=round((time.monotonic() - started) * 1000, 1))
-        return Reply(visible, language, referral_created=created, failed=turn.failed, crisis=crisis)
+        return Reply(visible, language, referral_created=created, failed=turn.failed, crisis=crisis,
+                     ask_contact=ask_contact)
 
     async def _db(self, fn, *args):
         return await asyncio.to_thread(fn, *args)
@@ -371,12 +377,31 @@ class Gateway:
             return web.json_response({"session": session, "language": self.languages.get(who) or hit.language,
                                       "messages": [{"text": reply_text, "buttons": []}], "ask_contact": False,
                                       "forgotten": hit.kind == "delete"})
-        if text.startswith("/") and text not in {b.get("payload") for b in self.buttons.get(who) or []}:
-            text = text.lstrip("/")  # only the choices on screen are payloads; anything else is words
-        reply = await self.turn(who, text, "web", language)
+        kind, contact = find_contact(text)
+        if kind and await self._awaiting_contact(who):
+            # Typed in the chat box instead of the contact field: it goes to the vault all the same, and
+            # the transcript Rasa keeps says only that a contact was given.
+            reply = await self._contact_given(who, kind, contact, language)
+        else:
+            if text.startswith("/") and text not in {b.get("payload") for b in self.buttons.get(who) or []}:
+                text = text.lstrip("/")  # only the choices on screen are payloads; anything else is words
+            reply = await self.turn(who, text, "web", language)
         status = 200 if not reply.failed else 503
         return web.json_response({"session": session, "language": reply.language, "messages": reply.messages,
-                                  "ask_contact": reply.referral_created}, status=status)
+                                  "ask_contact": reply.ask_contact}, status=status)
+
+    async def _awaiting_contact(self, who: str) -> bool:
+        """Whether this conversation is at the web contact step (asked of Rasa: any replica can answer)."""
+        try:
+            tracker = await self.rasa.tracker(who)
+        except RasaUnavailable:
+            return False
+        return (tracker.get("slots") or {}).get("requested_slot") == "contact_status"
+
+    async def _contact_given(self, who: str, kind: str, contact: str, language: str) -> Reply:
+        await self._db(self._seal_contact, who, kind, contact)
+        log_event("contact_saved", channel="web", kind=kind)
+        return await self.turn(who, CONTACT_GIVEN, "web", language)
 
     async def chat_contact(self, request: web.Request) -> web.Response:
         body = await self._json_body(request)
@@ -390,9 +415,15 @@ class Gateway:
         kind, value = parse_contact(contact)
         if kind is None:
             return web.json_response({"error": notices["contact_invalid"]}, status=422)
+        if await self._awaiting_contact(who):
+            # The contact step of a referral: seal it, then let the conversation confirm the referral.
+            reply = await self._contact_given(who, kind, value, self.languages.get(who) or "en")
+            return web.json_response({"ok": not reply.failed, "session": session, "language": reply.language,
+                                      "messages": reply.messages, "ask_contact": reply.ask_contact},
+                                     status=200 if not reply.failed else 503)
         if not await self._db(self._has_referral, who):
             return web.json_response({"error": notices["contact_no_referral"]}, status=409)
-        await self._db(self._seal_contact, who, kind, value)
+        await self._db(self._seal_contact, who, kind, value)  # a new contact for an existing referral
         log_event("contact_saved", channel="web", kind=kind)
         return web.json_response({"ok": True, "message": notices["contact_saved"]})
 
@@ -409,6 +440,26 @@ class Gateway:
             rasa_ok = False
         return web.json_response({"gateway": "ok", "rasa": "ok" if rasa_ok else "unavailable",
                                   "sms": "enabled" if self.validator else "disabled (no TWILIO_AUTH_TOKEN)"})
+
+
+# What Rasa hears after the gateway sealed a contact: the form checks the vault, never this word alone.
+CONTACT_GIVEN = '/inform{"choice":"contact_given"}'
+_PHONE_IN_TEXT = re.compile(r"(?<![\d])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?![\d])")
+_EMAIL_IN_TEXT = re.compile(r"[^@\s<>(),;:]{1,64}@[^@\s<>(),;:]{1,190}\.[A-Za-z]{2,24}")
+
+
+def find_contact(text: str) -> tuple[str | None, str]:
+    """A phone number or email in what a resident typed ("my cell is 555 010 7788"), as parse_contact gives it."""
+    kind, value = parse_contact(text)
+    if kind:
+        return kind, value
+    for pattern in (_EMAIL_IN_TEXT, _PHONE_IN_TEXT):
+        m = pattern.search(text)
+        if m:
+            kind, value = parse_contact(m.group().rstrip("."))
+            if kind:
+                return kind, value
+    return None, ""
 
 
 def parse_contact(text: str) -> tuple[str | None, str]:

@@ -22,6 +22,8 @@ from typing import Any, Iterable
 
 from jsonschema import Draft202012Validator, FormatChecker
 
+from referrals import translations as _translations
+
 HERE = Path(__file__).resolve().parent
 SERVICE_SCHEMA = HERE / "hsds" / "schema" / "compiled" / "service_with_definitions.json"
 EXTENSION_SCHEMA = HERE / "eligibility_extension.schema.json"
@@ -64,6 +66,12 @@ class Program:
     weekly_capacity: int | None = None
     provider: str = "partner"
     hsds: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Residents' texts in other languages (x_translations): {"es": {"name": ..., "hours": ...}}.
+    translations: dict[str, dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def text(self, key: str, language: str) -> str | None:
+        """`name`, `description`, `hours` or `organization` in `language`, else the directory's own."""
+        return self.translations.get(language, {}).get(key) or getattr(self, key)
 
 
 @lru_cache(maxsize=1)
@@ -115,6 +123,7 @@ def parse_directory(document: Any) -> list[Program]:
                     f"{where}: field {EXTENSION}{('.' + _path(err.absolute_path)) if err.absolute_path else ''}:"
                     f" {err.message[:200]}"
                 )
+        problems.extend(_translations.problems(raw, where))
         sid = raw.get("id")
         if isinstance(sid, str):
             if sid in seen:
@@ -195,6 +204,7 @@ def _program(raw: dict[str, Any]) -> Program:
         weekly_capacity=ext.get("weekly_referral_capacity"),
         provider=ext.get("provider", "partner"),
         hsds=raw,
+        translations=_translations.translations(raw),
     )
 
 
