@@ -11,7 +11,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.answers import (NOT_GIVEN, choice_index, parse_age_band, parse_business_stage, parse_contact_answer,
                              parse_gender, parse_income_band, parse_race_ethnicity, parse_yes_no, parse_zip)
-from actions.messages import MULTI_SELECT, choice_buttons, serves_any_status, t
+from actions.messages import MULTI_SELECT, choice_buttons, from_org, serves_any_status, t
 from actions.services import services
 from referrals.db import ContactEntry
 from referrals.matching import questions_for
@@ -309,7 +309,7 @@ class ActionAskContactStatus(Action):
                   domain: DomainDict) -> list[dict[str, Any]]:
         lang = _lang(tracker)
         program = chosen_program(tracker)
-        organization = program.text("organization", lang) if program else ""
+        organization = from_org(program.text("organization", lang), lang) if program else ""
         dispatcher.utter_message(text=t(lang, "ask_contact", organization=organization),
                                  buttons=[{"title": t(lang, "no_contact"), "payload": '/inform{"choice":"no_contact"}'}])
         # For the gateway and the widget, never shown: open the contact field, which posts to the vault.

@@ -28,7 +28,7 @@ TEXTS = {
         "invalid_choice": "Sorry, please pick one of the options.",
         "no_programs": "I couldn't find an open program for you right now. Call 211 (24 hours) or ask to talk to a person.",
         # {how} and {when} come from CONTACT_HOW and by_when(): who calls, how, and by what day.
-        "referral_confirmed": "Done. A caseworker from {organization} will {how} about {program} within 2 business days (by {when}). Your reference is {reference}.",
+        "referral_confirmed": "Done. A caseworker from {organization} will {how} about {program} by {when}. Your reference is {reference}.",
         "referral_failed": "Sorry, I couldn't save your referral because of a problem on our side. Nothing was saved. Please try again in a few minutes or call 211.",
         "no_referral": "OK, we won't share your details. You can call the programs any time.",
         "anything_else": "Anything else? Tell me what you need or send 'menu'.",
@@ -68,7 +68,7 @@ TEXTS = {
         "ask_business_stage": "¿Ya tiene un negocio?",
         "invalid_choice": "Perdón, elija una de las opciones.",
         "no_programs": "No encontré un programa abierto para usted ahora. Llame al 211 (24 horas) o pida hablar con una persona.",
-        "referral_confirmed": "Listo. Un trabajador de {organization} {how} sobre {program} en 2 días hábiles (a más tardar el {when}). Su número de referencia es {reference}.",
+        "referral_confirmed": "Listo. Un trabajador {organization} {how} sobre {program} a más tardar el {when}. Su número de referencia es {reference}.",
         "referral_failed": "Perdón, no pude guardar su solicitud por un problema de nuestro lado. No se guardó nada. Intente de nuevo en unos minutos o llame al 211.",
         "no_referral": "Está bien, no compartimos sus datos. Puede llamar a los programas cuando quiera.",
         "anything_else": "¿Necesita algo más? Dígame qué necesita o escriba 'menú'.",
@@ -80,7 +80,7 @@ TEXTS = {
         "english_only": "Solo en inglés",
         "check": "Pregunte por: {what}",
         "any_status": "Le atienden sin importar su estatus migratorio",
-        "ask_contact": "¿Cómo se puede comunicar con usted un trabajador de {organization}? Escriba un teléfono o un correo electrónico. Solo lo verán ellos.",
+        "ask_contact": "¿Cómo se puede comunicar con usted un trabajador {organization}? Escriba un teléfono o un correo electrónico. Solo lo verán ellos.",
         "invalid_contact": "Escriba un teléfono (10 dígitos) o un correo electrónico, o elija \"Prefiero no darlo\".",
         "no_contact": "Prefiero no darlo",
         "no_contact_referral": "Está bien, no enviamos nada: sin un teléfono o correo nadie puede comunicarse con usted. Puede llamar directamente a {program}: {reach}.",
@@ -102,9 +102,9 @@ TEXTS = {
 
 # How the caseworker will reach the resident, by where the contact came from (the vault's `kind`).
 CONTACT_HOW = {
-    "en": {"sms": "text or call you at this number", "phone": "call or text you at the number you gave",
+    "en": {"sms": "text or call you", "phone": "call or text you at the number you gave",
            "email": "email you", "other": "contact you"},
-    "es": {"sms": "le escribirá o le llamará a este número", "phone": "le llamará o le escribirá al número que nos dio",
+    "es": {"sms": "le escribirá o le llamará", "phone": "le llamará o le escribirá al número que nos dio",
            "email": "le escribirá un correo electrónico", "other": "se comunicará con usted"},
 }
 # What a need is, to fit "help with ..." / "ayuda con ..." when no topic says it better.
@@ -167,6 +167,23 @@ def t(lang: str, key: str, **kwargs: str) -> str:
     return TEXTS.get(lang, TEXTS["en"])[key].format(**kwargs)
 
 
+_FEMININE = re.compile(r"(Oficina|Sociedad|Red|Alianza|Agencia|Autoridad|Cooperativa|Corporación|Academia|Línea|"
+                       r"Clínica|Universidad|Ciudad)\b")
+_MASCULINE = re.compile(r"(Departamento|Centro|Consejo|Colegio|Banco|Fondo|Programa)\b")
+
+
+def from_org(organization: str, lang: str) -> str:
+    """"from" an organization as the sentence needs it: English as is; Spanish "del Departamento ...",
+    "de la Oficina ...", "de United Way ..." (the caller writes "Un trabajador {organization}")."""
+    if lang != "es":
+        return organization
+    if _MASCULINE.match(organization):
+        return "del " + organization
+    if _FEMININE.match(organization):
+        return "de la " + organization
+    return "de " + organization
+
+
 def need_words(need: str, topics: list[str], lang: str) -> str:
     """A need in a few words: what the resident said about it ("an eviction") or else the need's name."""
     for key in topics:
@@ -180,8 +197,12 @@ GENERIC_TOPICS = frozenset({"job", "business", "savings", "school"})
 
 
 def summary(p: Program, lang: str, limit: int = 90) -> str:
-    """A program in one line: the first sentence of its description (in `lang` where the directory has it),
-    cut at a clause or word boundary so a program list stays short on a basic phone."""
+    """A program in one line: the directory's `summary` in `lang` (x_translations) where it has one, else the
+    first sentence of its description, cut at a clause or word boundary so a program list stays short."""
+    own = p.translations.get(lang, {})
+    written = own.get("summary") or (None if own.get("description") else p.translations.get("en", {}).get("summary"))
+    if written:
+        return written
     text = " ".join((p.text("description", lang) or "").split())
     m = re.match(r"(.+?[.!?])(\s|$)", text)
     first = (m.group(1) if m else text).rstrip(".!?")

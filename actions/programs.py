@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from actions.forms import CONSENT_SCOPES, CONSENT_SLOTS, DEMOGRAPHICS, channel_of, contact_kind
-from actions.messages import CONTACT_HOW, by_when, need_words, program_line, reach_line, t
+from actions.messages import CONTACT_HOW, by_when, from_org, need_words, program_line, reach_line, t
 from actions.services import services
 from referrals.db import ReferralLogEntry, Resident, create_referral, recent_referral_counts
 from referrals.matching import AGE_BANDS, INCOME_BANDS, Answers, match_programs
@@ -137,7 +137,7 @@ class ActionCreateReferral(Action):
         how = CONTACT_HOW.get(lang, CONTACT_HOW["en"])
         dispatcher.utter_message(text=t(
             lang, "referral_confirmed", program=program.text("name", lang),
-            organization=program.text("organization", lang), how=how.get(kind or "", how["other"]),
+            organization=from_org(program.text("organization", lang), lang), how=how.get(kind or "", how["other"]),
             when=by_when(date.today(), lang), reference=case_id[:8].upper()))
         # For the gateway, never shown to the resident: it seals the contact for this referral in the vault.
         dispatcher.utter_message(json_message={"referral_created": case_id})

@@ -1,4 +1,5 @@
-"""`x_translations`: a service's name, description, hours and organization in other languages.
+"""`x_translations`: a service's name, description, hours and organization in other languages, and its
+one-line `summary` for program lists (in English too: HSDS 3.0 has no short description).
 
 HSDS 3.0 carries one text per field. A city that has Spanish texts puts them in this extension
 property (schema: translations_extension.schema.json), validated with the rest of the directory, so
@@ -17,7 +18,7 @@ from jsonschema import Draft202012Validator
 
 EXTENSION = "x_translations"
 SCHEMA = Path(__file__).resolve().parent / "translations_extension.schema.json"
-FIELDS = ("name", "description", "hours", "organization")
+FIELDS = ("name", "description", "hours", "organization", "summary")
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from actions.answers import choice_index, parse_zip
-from actions.messages import CHOICES, TEXTS, by_when, program_line, serves_any_status, summary
+from actions.messages import CHOICES, TEXTS, by_when, from_org, program_line, serves_any_status, summary
 from referrals.config import ROOT
 from referrals.directory import DirectoryError, load_directory_file, parse_directory
 from referrals.matching import Answers, Match, match_programs
@@ -107,8 +107,8 @@ def test_each_program_line_has_a_one_line_description_in_the_residents_language(
     rental = next(p for p in programs if p.name == "Emergency Rental Assistance")
     en = program_line(1, Match(rental), "en")
     es = program_line(1, Match(rental), "es")
-    assert en.startswith("1. Emergency Rental Assistance: One-time help paying past-due rent")
-    assert es.startswith("1. Ayuda de Emergencia para la Renta: Ayuda única para pagar renta atrasada")
+    assert en.startswith("1. Emergency Rental Assistance: One-time help with past-due rent. (555) 010-2030")
+    assert es.startswith("1. Ayuda de Emergencia para la Renta: Ayuda única con la renta atrasada. (555) 010-2030")
     assert "lun. a vie., de 9 a 5" in es and "Mon-Fri" not in es
     for p in programs:
         for lang in ("en", "es"):
@@ -125,6 +125,21 @@ def test_a_program_that_serves_any_status_says_so_only_when_status_came_up(progr
     childcare = next(p for p in programs if p.name == "Child Care Subsidy")
     assert not serves_any_status(childcare)
     assert "immigration" not in program_line(1, Match(childcare), "en", status_asked=True)
+
+
+def test_a_program_without_a_written_summary_gets_its_first_clause(programs):
+    bare = programs[0].__class__(**{**{f: getattr(programs[0], f) for f in (
+        "id", "name", "organization", "description", "needs", "phone", "url", "address", "hours",
+        "application_process", "languages")}})
+    assert summary(bare, "en") == "Free job search help for any job seeker, including resume reviews, interview practice"
+    assert summary(bare, "es") == summary(bare, "en"), "no Spanish text: the directory's own"
+
+
+def test_spanish_says_del_and_de_la_before_an_organization():
+    assert from_org("Departamento de Vivienda", "es") == "del Departamento de Vivienda"
+    assert from_org("Oficina de Normas Laborales", "es") == "de la Oficina de Normas Laborales"
+    assert from_org("United Way de Riverbend", "es") == "de United Way de Riverbend"
+    assert from_org("Riverbend Food Bank", "en") == "Riverbend Food Bank"
 
 
 def test_by_when_skips_the_weekend():
