@@ -156,7 +156,7 @@ def test_sms_spanish_several_needs_are_handled_one_after_another_in_correct_span
     t = texter(gateway)
     reply = t.say("no me pagaron dos semanas, debo la renta y quiero volver a estudiar")
     # Spanish on SMS keeps GSM-7's letters (ñ, é, ¿, ¡) and folds only á, í, ó, ú.
-    assert "Entendido: ayuda con salarios no pagados. Despues: la renta, capacitacion o estudios." in reply, t.show()
+    assert "Entendido: ayuda con salarios no pagados. Después: la renta, capacitacion o estudios." in reply, t.show()
     assert "¿Cual es su codigo postal (ZIP) o su barrio?" in reply, t.show()
     reply = answer_questions(t.say, t.say("Las Palmas"))
     assert "Clinica de Robo de Salario" in reply and "Hablan español" in reply, t.show()  # the directory's Spanish
@@ -166,7 +166,7 @@ def test_sms_spanish_several_needs_are_handled_one_after_another_in_correct_span
                      r"(lunes|martes|miércoles|miercoles|jueves|viernes) \d+ de \w+\.", reply), t.show()
     reply = t.say("no")
     reply = t.say("no")
-    assert "Tambien menciono la renta: ¿quiere ayuda con eso tambien?" in reply and "1) Si" in reply, t.show()
+    assert "También menciono la renta: ¿quiere ayuda con eso también?" in reply and "1) Si" in reply, t.show()
     reply = answer_questions(t.say, t.say("sí"))
     assert "Ayuda de Emergencia para la Renta" in reply, t.show()
     for _, r in t.transcript:
@@ -196,7 +196,7 @@ def test_unknown_neighborhood_gets_the_list_of_known_ones(gateway):
     assert "No reconoci ese codigo postal o barrio" in reply and "Las Palmas" in reply and "Westwood" in reply, t.show()
     en = texter(gateway)
     en.say("i need a job")
-    reply = en.say("springfield")
+    reply = en.say("i live uptown")
     assert "one of: Cedar Hill, Downtown, Eastside" in reply, en.show()
 
 
@@ -209,5 +209,5 @@ def test_immigration_status_brought_up_is_answered_from_the_records(gateway):
     en.say("my boss owes me 2 weeks of pay")
     reply = answer_questions(en.say, en.say("47105"))
     assert "immigration" not in reply, "said only when status comes up"
-    reply = en.say("do i need papers? i am undocumented")
+    reply = en.say("is it ok if i dont have papers")
     assert "whatever their immigration status:" in reply, en.show()
