@@ -56,7 +56,10 @@ TOPICS: tuple[Topic, ...] = (
     Topic("sick_leave", "wages", "sick leave", "los días por enfermedad",
           r"sick (leave|days?|pay)|dias (de|por) enfermedad", r"sick leave"),
     Topic("fired", "wages", "a problem at work", "un problema en el trabajo",
-          r"fired|discriminat\w*|harass\w*|despid\w*|discrimina\w*|acoso", r"discrimination|wrongful"),
+          # Being let go is context for a job search ("me despidieron"); an unfair firing is a wages need.
+          r"fired (me )?(unfairly|for no reason|illegally|because)|wrongful\w*|despido injusto|"
+          r"me despidieron (sin razon|injustamente|por)|discriminat\w*|harass\w*|discrimina\w*|acoso",
+          r"discrimination|wrongful"),
     # work and training
     Topic("city_job", "city_jobs", "a job with the city", "un trabajo con la ciudad",
           r"(job|work|hiring)s? (with|for|at) the city|city (job|hiring|employ)\w*|civil service|"

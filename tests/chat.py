@@ -116,8 +116,8 @@ def answer_questions(say: Callable[[str], str], reply: str) -> str:
     language, until something else is asked; the last reply."""
     for _ in range(3):
         low = fold(reply)
-        if "how old" in low or "anos tiene" in low:
-            reply = say(pick(reply, "25 a 54" if "anos tiene" in low else "25 to 54"))
+        if "how old" in low or "os tiene" in low:  # "años" (fold keeps ñ), or "anos" folded elsewhere
+            reply = say(pick(reply, "25 a 54" if "os tiene" in low else "25 to 54"))
         elif "household earn" in low or "gana su hogar" in low:
             reply = say(pick(reply, "menos de $35,000" if "gana su hogar" in low else "under $35,000"))
         else:

@@ -88,7 +88,7 @@ def refer(r: Chat, spanish: bool = False) -> str:
         low = fold(reply)
         if "zip" in low:
             reply = r.say("47102")
-        elif "how old" in low or "anos tiene" in low:
+        elif "how old" in low or "os tiene" in low:
             reply = r.say(pick(reply, "25 a 54" if spanish else "25 to 54"))
         elif "household earn" in low or "gana su hogar" in low:
             reply = r.say(pick(reply, "menos de $35,000" if spanish else "under $35,000"))

@@ -47,7 +47,7 @@ def web_answer_questions(v: Visitor, body: dict) -> dict:
     """Type answers to the age and income questions a need may ask (30; $20,000), until something else."""
     for _ in range(3):
         low = fold(text(body))
-        if "how old" in low or "anos tiene" in low:
+        if "how old" in low or "os tiene" in low:
             body = v_say(v, "30")
         elif "household earn" in low or "gana su hogar" in low:
             body = v_say(v, "20000")
