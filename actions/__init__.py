@@ -3,8 +3,9 @@
 Importing this package registers every action; the modules do no I/O at import time.
 """
 
-from actions.conversation import ActionCloseRequest, ActionDetectLanguage, ActionSetNeed, ActionStartOver
-from actions.forms import (ActionAskAgeBand, ActionAskBusinessStage, ActionAskConsentAnalytics,
+from actions.conversation import (ActionCloseRequest, ActionDetectLanguage, ActionExtractTopics, ActionSetNeed,
+                                  ActionStartOver)
+from actions.forms import (ActionAskAgeBand, ActionAskBusinessStage, ActionAskConsentAnalytics, ActionAskContactStatus,
                            ActionAskConsentFollowup, ActionAskGender, ActionAskIncomeBand, ActionAskRaceEthnicity,
                            ActionAskZipCode, ValidateConsentForm, ValidateEligibilityForm, ValidateReferralForm)
 from actions.programs import ActionAskReferralChoice, ActionCreateReferral, ActionSaveConsents, ActionShowPrograms
@@ -14,5 +15,5 @@ __all__ = [
     "ActionAskZipCode", "ActionCloseRequest", "ActionCreateReferral", "ActionDetectLanguage", "ActionSetNeed", "ActionShowPrograms", "ActionStartOver",
     "ValidateEligibilityForm", "ValidateReferralForm",
     "ActionAskConsentAnalytics", "ActionAskConsentFollowup", "ActionAskGender", "ActionAskRaceEthnicity",
-    "ActionSaveConsents", "ValidateConsentForm",
+    "ActionSaveConsents", "ValidateConsentForm", "ActionAskContactStatus", "ActionExtractTopics",
 ]

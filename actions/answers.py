@@ -18,6 +18,8 @@ _DECLINE = re.compile(r"\b(prefer not|rather not|no (quiero|deseo) decir|prefier
 
 def parse_zip(text: str, neighborhoods: dict[str, str]) -> tuple[str, str | None] | None:
     """(zip, neighborhood) from a ZIP code or a neighborhood name; neighborhood None outside the city."""
+    # A letter O typed for a zero ("471O5", "4710o") is still a ZIP code: at least 3 digits, only O's besides.
+    text = re.sub(r"\b(?=[0-9oO]{5}\b)(?=(?:[oO]*[0-9]){3})[0-9oO]{5}\b", lambda z: re.sub("[oO]", "0", z.group()), text)
     m = re.search(r"\b(\d{5})(?:-\d{4})?\b", text)
     if m:
         return m.group(1), neighborhoods.get(m.group(1))
@@ -82,8 +84,10 @@ def choice_index(text: str, count: int) -> int | None:
     """1-based choice from '2', 'two', 'dos', 'the second'; 0 for a clear no; None if unclear."""
     folded = fold(text).strip()
     # Ordinals first: in "the second one", "second" is the choice and "one" only a pronoun.
-    words = {"first": 1, "primero": 1, "second": 2, "segundo": 2, "third": 3, "tercero": 3,
-             "one": 1, "uno": 1, "two": 2, "dos": 2, "three": 3, "tres": 3}
+    words = {"first": 1, "primero": 1, "primera": 1, "second": 2, "segundo": 2, "segunda": 2, "third": 3,
+             "tercero": 3, "tercera": 3, "one": 1, "uno": 1, "two": 2, "dos": 2, "three": 3, "tres": 3}
+    if count and re.search(r"\b(last|ultimo|ultima)\b", folded):  # "the last one", "el ultimo"
+        return count
     m = re.fullmatch(r"\D*(\d+)\D*", folded)
     if m:
         n = int(m.group(1))
@@ -193,4 +197,20 @@ def parse_gender(text: str) -> str | None:
         return (GENDERS + (PREFER_NOT,))[numbers[0] - 1]
     if not numbers and _NOT.search(folded):
         return PREFER_NOT
+    return None
+
+
+_CONTACT_NO = re.compile(r"\b(no contact|rather not|prefer not|no thanks|no gracias|prefiero no|no quiero|not now|"
+                         r"ahora no|no)\b")
+
+
+def parse_contact_answer(text: str) -> str | None:
+    """"given" (the gateway's word after it sealed a contact), "declined", or None when unclear."""
+    if text in ("contact_given", "given"):
+        return "given"
+    if text == "no_contact":
+        return "declined"
+    folded = fold(text)
+    if _CONTACT_NO.search(folded) or parse_yes_no(text) == "no":
+        return "declined"
     return None

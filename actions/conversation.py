@@ -10,13 +10,16 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.forms import CONSENT_SLOTS
+from actions.messages import need_words, t
 from actions.services import detector
 from referrals.language import explicit_switch
 from referrals.needs import PROGRAM_NEEDS, need_for_intent
+from referrals.topics import hear
 
 # Slots that describe one request; a new need keeps where the resident lives and their age band.
 # An interrupted consent form leaves nothing behind: its answers are only written when it completes.
-REQUEST_SLOTS = ("need", "business_stage", "matched_programs", "referral_choice", "referral_id", *CONSENT_SLOTS)
+REQUEST_SLOTS = ("need", "business_stage", "matched_programs", "referral_choice", "contact_status", "referral_id",
+                 *CONSENT_SLOTS)
 
 
 class ActionDetectLanguage(Action):
@@ -47,18 +50,67 @@ class ActionDetectLanguage(Action):
         return []
 
 
+class ActionExtractTopics(Action):
+    """Custom slot mapping for `topics`, run by Rasa after every user message.
+
+    Keeps what the resident spoke of as topic codes (referrals/topics.py), never their words, so that
+    immigration status mentioned in the middle of the questions still shows in the program list.
+    """
+
+    def name(self) -> str:
+        return "action_extract_topics"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[dict[str, Any]]:
+        text = tracker.latest_message.get("text") or ""
+        if text.startswith("/"):
+            return []
+        heard = hear(text).topics
+        known = list(tracker.get_slot("topics") or [])
+        new = [k for k in heard if k not in known]
+        return [SlotSet("topics", known + new)] if new else []
+
+
 class ActionSetNeed(Action):
+    """Takes the need the resident named, says back in a few words what was understood, and keeps the
+    other needs of the same message for later ("You also mentioned rent: ...", action_save_consents).
+
+    The model's intent decides, unless the message negates it: "actually i need help with rent, not a
+    job" switches to rent even when the model hears "job".
+    """
+
     def name(self) -> str:
         return "action_set_need"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[dict[str, Any]]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
+        text = tracker.latest_message.get("text") or ""
         need = need_for_intent(intent)
         events = [SlotSet(slot, None) for slot in REQUEST_SLOTS]
-        if need in PROGRAM_NEEDS:
-            events.append(SlotSet("need", need))
-        return events
+        pending = [n for n in tracker.get_slot("other_needs") or [] if n in PROGRAM_NEEDS]
+        if text.startswith("/"):  # a button: the resident chose exactly this, nothing to say back
+            if need in PROGRAM_NEEDS:
+                events += [SlotSet("need", need), SlotSet("other_needs", [n for n in pending if n != need])]
+            return events
+        heard = hear(text)
+        if heard.needs and (need in heard.negated or need not in PROGRAM_NEEDS):
+            need = heard.needs[0]
+        if need not in PROGRAM_NEEDS:
+            return events
+        others = [n for n in heard.needs if n != need]
+        others += [n for n in pending if n != need and n not in others]
+        lang = tracker.get_slot("language") or "en"
+        # What the resident said of themselves (immigration status) holds for every need; the rest is per need.
+        topics = list(heard.topics) + [k for k in tracker.get_slot("topics") or []
+                                       if k == "immigration" and k not in heard.topics]
+        what = need_words(need, topics, lang)
+        later = [need_words(n, topics, lang) for n in heard.needs if n != need]
+        if later:
+            dispatcher.utter_message(text=t(lang, "understood_more", what=what, others=", ".join(later)))
+        else:
+            dispatcher.utter_message(text=t(lang, "understood", what=what))
+        return events + [SlotSet("need", need), SlotSet("other_needs", others), SlotSet("topics", topics)]
 
 
 class ActionCloseRequest(Action):
@@ -69,7 +121,8 @@ class ActionCloseRequest(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[dict[str, Any]]:
-        return [ActiveLoop(None), SlotSet("requested_slot", None)] + [SlotSet(s, None) for s in REQUEST_SLOTS]
+        return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("other_needs", None),
+                SlotSet("topics", None)] + [SlotSet(s, None) for s in REQUEST_SLOTS]
 
 
 class ActionStartOver(Action):

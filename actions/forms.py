@@ -9,11 +9,13 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.answers import (NOT_GIVEN, choice_index, parse_age_band, parse_business_stage, parse_gender,
-                             parse_income_band, parse_race_ethnicity, parse_yes_no, parse_zip)
-from actions.messages import choice_buttons, t
+from actions.answers import (NOT_GIVEN, choice_index, parse_age_band, parse_business_stage, parse_contact_answer,
+                             parse_gender, parse_income_band, parse_race_ethnicity, parse_yes_no, parse_zip)
+from actions.messages import MULTI_SELECT, choice_buttons, from_org, serves_any_status, t
 from actions.services import services
+from referrals.db import ContactEntry
 from referrals.matching import questions_for
+from referrals.topics import hear
 
 
 def answer_text(tracker: Tracker) -> str:
@@ -26,6 +28,28 @@ def answer_text(tracker: Tracker) -> str:
 
 def _lang(tracker: Tracker) -> str:
     return tracker.get_slot("language") or "en"
+
+
+def channel_of(tracker: Tracker) -> str:
+    metadata = tracker.latest_message.get("metadata") or {}
+    return str(metadata.get("channel") or tracker.get_latest_input_channel() or "unknown")[:20]
+
+
+def contact_kind(pseudonym: str) -> str | None:
+    """How the vault can reach this resident ("sms", "phone", "email"), or None: never the contact itself."""
+    with services().sessions() as session:
+        entry = session.get(ContactEntry, pseudonym)
+        return entry.kind if entry else None
+
+
+def chosen_program(tracker: Tracker):
+    """The program the resident picked in the referral form, or None ("no thanks", nothing shown)."""
+    shown = tracker.get_slot("matched_programs") or []
+    choice = str(tracker.get_slot("referral_choice") or "")
+    if not choice.isdigit() or not 1 <= int(choice) <= len(shown):
+        return None
+    programs, _ = services().directory()
+    return next((p for p in programs if p.id == shown[int(choice) - 1]), None)
 
 
 Validator = Callable[[Any, Any, CollectingDispatcher, Tracker, DomainDict], dict[str, Any]]
@@ -75,7 +99,8 @@ class ValidateEligibilityForm(FormValidationAction):
         _, neighborhoods = services().directory()
         found = parse_zip(answer_text(tracker), neighborhoods)
         if found is None:
-            dispatcher.utter_message(text=t(_lang(tracker), "invalid_zip_code"))
+            names = ", ".join(sorted(set(neighborhoods.values())))
+            dispatcher.utter_message(text=t(_lang(tracker), "invalid_zip_code", names=names))
             return {"zip_code": None}
         zip_code, neighborhood = found
         return {"zip_code": zip_code, "neighborhood": neighborhood}
@@ -98,13 +123,27 @@ class ValidateEligibilityForm(FormValidationAction):
 
 
 class ValidateReferralForm(FormValidationAction):
+    """The program choice, then, on the web only, how a caseworker can reach the resident.
+
+    SMS has the number already. The web has nothing, so a referral made there without a phone or an
+    email would land in a caseworker's queue with no way to call back. The contact itself never comes
+    through here: the gateway seals it in the vault (POST /chat/contact, or a contact typed in the chat
+    box) and sends only `contact_given`; this form checks the vault and asks again if nothing is there.
+    """
+
     def name(self) -> str:
         return "validate_referral_form"
 
     async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher,
                              tracker: Tracker, domain: DomainDict) -> list[str]:
         # Nothing to choose when nothing matched: the form submits at once.
-        return domain_slots if tracker.get_slot("matched_programs") else []
+        if not tracker.get_slot("matched_programs"):
+            return []
+        slots = ["referral_choice"]
+        if (channel_of(tracker) == "web" and chosen_program(tracker) is not None
+                and (tracker.get_slot("contact_status") or contact_kind(tracker.sender_id) is None)):
+            slots.append("contact_status")
+        return [s for s in domain_slots if s in slots]
 
     @asked
     def validate_referral_choice(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -112,11 +151,34 @@ class ValidateReferralForm(FormValidationAction):
         if value is None:  # cleared by action_show_programs as the form starts: not an answer yet
             return {"referral_choice": None}
         shown = tracker.get_slot("matched_programs") or []
-        n = choice_index(answer_text(tracker), len(shown))
+        text = answer_text(tracker)
+        n = choice_index(text, len(shown))
         if n is None:
-            dispatcher.utter_message(text=t(_lang(tracker), "invalid_choice"))
+            if "immigration" in hear(text).topics:
+                dispatcher.utter_message(text=status_answer(shown, _lang(tracker)))
+            else:
+                dispatcher.utter_message(text=t(_lang(tracker), "invalid_choice"))
             return {"referral_choice": None}
         return {"referral_choice": str(n)}
+
+    @asked
+    def validate_contact_status(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                domain: DomainDict) -> dict[str, Any]:
+        answer = parse_contact_answer(answer_text(tracker))
+        if answer == "given" and contact_kind(tracker.sender_id) is None:
+            answer = None  # only the gateway says "given", and only after sealing: never trust the word alone
+        if answer is None:
+            dispatcher.utter_message(text=t(_lang(tracker), "invalid_contact"))
+        return {"contact_status": answer}
+
+
+def status_answer(shown: list[str], lang: str) -> str:
+    """Which of the programs on screen say in their record that they serve any immigration status."""
+    programs, _ = services().directory()
+    names = [p.text("name", lang) for pid in shown for p in programs if p.id == pid and serves_any_status(p)]
+    if names:
+        return t(lang, "status_some", names=", ".join(names))
+    return t(lang, "status_none")
 
 
 class _AskAction(Action):
@@ -222,7 +284,37 @@ class ActionAskConsentAnalytics(_AskAction):
 
 
 class ActionAskRaceEthnicity(_AskAction):
+    """Pick all that apply: numbers on SMS ("1 4"); on the web, checkboxes (the gateway marks the message)."""
+
     slot = "race_ethnicity"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[dict[str, Any]]:
+        lang = _lang(tracker)
+        web = channel_of(tracker) == "web"
+        dispatcher.utter_message(text=t(lang, "ask_race_ethnicity_web" if web else "ask_race_ethnicity"),
+                                 buttons=choice_buttons(self.slot, lang))
+        if web and self.slot in MULTI_SELECT:
+            dispatcher.utter_message(json_message={"multi_select": True})
+        return []
+
+
+class ActionAskContactStatus(Action):
+    """Asks, as its own message, how a caseworker of the chosen program can reach a web resident."""
+
+    def name(self) -> str:
+        return "action_ask_contact_status"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[dict[str, Any]]:
+        lang = _lang(tracker)
+        program = chosen_program(tracker)
+        organization = from_org(program.text("organization", lang), lang) if program else ""
+        dispatcher.utter_message(text=t(lang, "ask_contact", organization=organization),
+                                 buttons=[{"title": t(lang, "no_contact"), "payload": '/inform{"choice":"no_contact"}'}])
+        # For the gateway and the widget, never shown: open the contact field, which posts to the vault.
+        dispatcher.utter_message(json_message={"ask_contact": True})
+        return []
 
 
 class ActionAskGender(_AskAction):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -13,8 +14,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from actions.forms import CONSENT_SCOPES, CONSENT_SLOTS, DEMOGRAPHICS
-from actions.messages import program_line, t
+from actions.forms import CONSENT_SCOPES, CONSENT_SLOTS, DEMOGRAPHICS, channel_of, contact_kind
+from actions.messages import CONTACT_HOW, by_when, from_org, need_words, program_line, reach_line, t
 from actions.sender import proven_sender
 from actions.services import services
 from referrals.deadline import bound_lock_wait, restore_lock_wait, time_left, turn_deadline
@@ -29,11 +30,6 @@ def language_of(tracker: Tracker) -> str:
     return tracker.get_slot("language") or "en"
 
 
-def channel_of(tracker: Tracker) -> str:
-    metadata = tracker.latest_message.get("metadata") or {}
-    return str(metadata.get("channel") or tracker.get_latest_input_channel() or "unknown")[:20]
-
-
 def answers_of(tracker: Tracker) -> Answers:
     def known(slot: str, allowed: Any) -> str | None:
         value = tracker.get_slot(slot)
@@ -45,6 +41,7 @@ def answers_of(tracker: Tracker) -> Answers:
         income_band=known("income_band", INCOME_BANDS),
         business_stage=known("business_stage", ("idea", "new", "established")),
         language=language_of(tracker),
+        topics=tuple(tracker.get_slot("topics") or ()),
     )
 
 
@@ -65,8 +62,9 @@ class ActionShowPrograms(Action):
             dispatcher.utter_message(text=t(lang, "no_programs"))
             return [SlotSet("matched_programs", None), SlotSet("referral_choice", None)]
         dispatcher.utter_message(text=t(lang, "intro" if len(result.matches) > 1 else "intro_one"))
+        status_asked = "immigration" in (tracker.get_slot("topics") or [])
         for i, match in enumerate(result.matches, start=1):
-            dispatcher.utter_message(text=program_line(i, match, lang))
+            dispatcher.utter_message(text=program_line(i, match, lang, status_asked))
         return [SlotSet("matched_programs", [m.program.id for m in result.matches]),
                 SlotSet("referral_choice", None)]
 
@@ -81,7 +79,7 @@ class ActionAskReferralChoice(Action):
         programs, _ = services().directory()
         by_id = {p.id: p for p in programs}
         shown = [by_id[pid] for pid in tracker.get_slot("matched_programs") or [] if pid in by_id]
-        buttons = [{"title": p.name, "payload": f'/inform{{"choice":"{i}"}}'}
+        buttons = [{"title": p.text("name", lang), "payload": f'/inform{{"choice":"{i}"}}'}
                    for i, p in enumerate(shown, start=1)]
         buttons.append({"title": t(lang, "no_thanks"), "payload": '/inform{"choice":"0"}'})
         dispatcher.utter_message(text=t(lang, "ask"), buttons=buttons)
@@ -98,7 +96,7 @@ class ActionCreateReferral(Action):
                   domain: DomainDict) -> list[dict[str, Any]]:
         # referral_id None tells the consent form that no referral was made in this request.
         reset = [SlotSet("referral_choice", None), SlotSet("matched_programs", None), SlotSet("need", None),
-                 SlotSet("referral_id", None)] + [SlotSet(s, None) for s in CONSENT_SLOTS]
+                 SlotSet("contact_status", None), SlotSet("referral_id", None)] + [SlotSet(s, None) for s in CONSENT_SLOTS]
         lang = language_of(tracker)
         shown = tracker.get_slot("matched_programs") or []
         choice = tracker.get_slot("referral_choice")
@@ -124,6 +122,13 @@ class ActionCreateReferral(Action):
             logger.error("referral not written: the turn's deadline had passed (program %s)", program.id)
             dispatcher.utter_message(text=t(lang, "referral_failed"))
             return reset
+        channel = channel_of(tracker)
+        kind = "sms" if channel == "sms" else contact_kind(tracker.sender_id)
+        if channel == "web" and (kind is None or tracker.get_slot("contact_status") == "declined"):
+            # No way to reach the resident: no case goes to the queue; they get the program's own line.
+            dispatcher.utter_message(text=t(lang, "no_contact_referral", program=program.text("name", lang),
+                                            reach=reach_line(program, lang)))
+            return reset
         try:
             with svc.sessions.begin() as session:
                 if left is not None:
@@ -136,6 +141,8 @@ class ActionCreateReferral(Action):
                 record_consent(session, tracker.sender_id, "referral", True, wording=t(lang, "ask"),
                                language=lang, channel=channel_of(tracker))
                 questions = consent_questions(session, tracker.sender_id, case.id)
+                if channel == "web" and kind != "phone":
+                    questions = [q for q in questions if q != "consent_followup"]  # no number to text
                 case_id = case.id
                 if left is not None:
                     restore_lock_wait(session)
@@ -144,8 +151,11 @@ class ActionCreateReferral(Action):
             logger.error("referral write failed: %s (program %s)", type(exc).__name__, program.id)
             dispatcher.utter_message(text=t(lang, "referral_failed"))
             return reset
-        dispatcher.utter_message(text=t(lang, "referral_confirmed", program=program.name,
-                                        organization=program.organization, reference=case_id[:8].upper()))
+        how = CONTACT_HOW.get(lang, CONTACT_HOW["en"])
+        dispatcher.utter_message(text=t(
+            lang, "referral_confirmed", program=program.text("name", lang),
+            organization=from_org(program.text("organization", lang), lang), how=how.get(kind or "", how["other"]),
+            when=by_when(date.today(), lang), reference=case_id[:8].upper()))
         # For the gateway, never shown to the resident: it seals the contact for this referral in the vault.
         dispatcher.utter_message(json_message={"referral_created": case_id})
         # The consent form comes next (a rule); "Anything else?" follows it (action_save_consents).
@@ -190,7 +200,8 @@ class ActionSaveConsents(Action):
         done = [SlotSet("referral_id", None)] + [SlotSet(s, None) for s in CONSENT_SLOTS]
         referral_id = tracker.get_slot("referral_id")
         if not referral_id:
-            return done  # no referral in this request ("no thanks", or it failed): nothing was asked
+            # No referral in this request ("no thanks", no contact, or it failed): nothing was asked.
+            return done + offer_next_need(dispatcher, tracker, closing=False)
         lang, channel, who = language_of(tracker), channel_of(tracker), tracker.sender_id
         questions = tracker.get_slot("consent_questions") or []
         shown_in = tracker.get_slot("consent_shown_in") or {}
@@ -224,5 +235,21 @@ class ActionSaveConsents(Action):
         except SQLAlchemyError as exc:
             logger.error("consent write failed: %s", type(exc).__name__)
             dispatcher.utter_message(text=t(lang, "consent_failed"))
-        dispatcher.utter_message(text=t(lang, "anything_else"))
-        return done
+        return done + offer_next_need(dispatcher, tracker, closing=True)
+
+
+def offer_next_need(dispatcher: CollectingDispatcher, tracker: Tracker, closing: bool) -> list[dict[str, Any]]:
+    """At the end of a request: the next need the resident mentioned ("You also mentioned rent: ..."), with
+    Yes (that need's own payload, so the usual rule starts it) and No; else "Anything else?" if `closing`."""
+    lang = language_of(tracker)
+    pending = list(tracker.get_slot("other_needs") or [])
+    if not pending:
+        if closing:
+            dispatcher.utter_message(text=t(lang, "anything_else"))
+        return []
+    need = pending.pop(0)
+    what = need_words(need, list(tracker.get_slot("topics") or []), lang)
+    dispatcher.utter_message(text=t(lang, "also", what=what),
+                             buttons=[{"title": t(lang, "yes"), "payload": f"/{need}"},
+                                      {"title": t(lang, "no"), "payload": "/deny"}])
+    return [SlotSet("other_needs", pending)]

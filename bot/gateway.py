@@ -3,7 +3,8 @@
     POST /sms           Twilio's messaging webhook: signature checked, reply as TwiML
     GET  /              the web chat page; assets under /static/
     POST /chat          the widget's endpoint (JSON)
-    POST /chat/contact  the widget sends how a caseworker can reach the resident, after a referral
+    POST /chat/contact  the widget sends how a caseworker can reach the resident: sealed in the vault, then
+                        the referral goes on (Rasa hears only that a contact was given, never the contact)
     GET  /healthz       each part a resident needs (Rasa, action server, databases): 200, or 503 if one is down
 
 Rasa and the action server listen on loopback only; nothing else reaches them. What the gateway does
@@ -130,6 +131,7 @@ class Reply:
     failed: bool = False
     crisis: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    ask_contact: bool = False  # the web contact step is open: the widget shows the contact field
 
 
 class Gateway:
@@ -234,11 +236,14 @@ class Gateway:
                 sent = True
                 turn = await handle_turn(self.rasa, sender, redaction.text, channel, language,
                                          known_buttons=buttons if buttons is not None else [], metadata=meta)
-                visible, created = [], False
+                visible, created, ask_contact = [], False, False
                 for m in turn.messages:
                     custom = m.get("custom")
                     if isinstance(custom, dict):
                         created = created or bool(custom.get("referral_created"))
+                        ask_contact = ask_contact or bool(custom.get("ask_contact"))
+                        if custom.get("multi_select") and visible:
+                            visible[-1]["multiple"] = True  # pick-all-that-apply: checkboxes on the web
                         continue
                     visible.append({"text": m.get("text") or "", "buttons": m.get("buttons") or []})
                 # A crisis caught by the keywords (sent as /crisis) or by the model (the reply is the crisis reply).
@@ -259,7 +264,7 @@ class Gateway:
         except (TimeoutError, SQLAlchemyError, OSError) as exc:
             log_event("turn_failed", channel=channel, error=type(exc).__name__)
             turn = Turn(messages=[{"text": TROUBLE.get(language, TROUBLE["en"])}], crisis=is_crisis(text), failed=True)
-            visible, created, crisis = turn.messages, False, turn.crisis
+            visible, created, crisis, ask_contact = turn.messages, False, turn.crisis, False
         if turn.failed and sent:
             self.undo_later(sender, turn_id, started_wall, before)
         log_event("turn", channel=channel, ok=not turn.failed, crisis=crisis, referral=created and not turn.failed,
@@ -268,7 +273,7 @@ class Gateway:
             return Reply([{"text": m.get("text") or "", "buttons": []} for m in turn.messages], language,
                          failed=True, crisis=crisis, extra={"turn": turn_id, "started": started_wall, "before": before})
         return Reply(visible, language, referral_created=created, failed=False, crisis=crisis,
-                     extra={"turn": turn_id, "started": started_wall, "before": before})
+                     ask_contact=ask_contact, extra={"turn": turn_id, "started": started_wall, "before": before})
 
     def undo_later(self, sender: str, turn_id: str, started_wall: float,
                    before: tuple[str | None, list[dict[str, Any]] | None] = (None, None)) -> None:
@@ -606,14 +611,33 @@ class Gateway:
             return web.json_response({"session": session, "language": language if remembered_language else hit.language,
                                       "messages": [{"text": reply_text, "buttons": []}], "ask_contact": False,
                                       "forgotten": hit.kind == "delete"})
-        text = self.words_unless_shown(text, "web", buttons)
-        if not text:
-            return web.json_response({"session": session, "language": language,
-                                      "messages": [{"text": NOTICES[language]["empty"], "buttons": []}]})
-        reply = await self.turn(who, text, "web", language)
+        kind, contact = find_contact(text)
+        if kind and await self._awaiting_contact(who):
+            # Typed in the chat box instead of the contact field: it goes to the vault all the same, and
+            # the transcript Rasa keeps says only that a contact was given.
+            reply = await self._contact_given(who, kind, contact, language)
+        else:
+            text = self.words_unless_shown(text, "web", buttons)
+            if not text:
+                return web.json_response({"session": session, "language": language,
+                                          "messages": [{"text": NOTICES[language]["empty"], "buttons": []}]})
+            reply = await self.turn(who, text, "web", language)
         status = 200 if not reply.failed else 503
         return web.json_response({"session": session, "language": reply.language, "messages": reply.messages,
-                                  "ask_contact": reply.referral_created}, status=status)
+                                  "ask_contact": reply.ask_contact}, status=status)
+
+    async def _awaiting_contact(self, who: str) -> bool:
+        """Whether this conversation is at the web contact step (asked of Rasa: any replica can answer)."""
+        try:
+            tracker = await self.rasa.tracker(who)
+        except RasaUnavailable:
+            return False
+        return (tracker.get("slots") or {}).get("requested_slot") == "contact_status"
+
+    async def _contact_given(self, who: str, kind: str, contact: str, language: str) -> Reply:
+        await self._db(self._seal_contact, who, kind, contact)
+        log_event("contact_saved", channel="web", kind=kind)
+        return await self.turn(who, CONTACT_GIVEN, "web", language)
 
     async def chat_contact(self, request: web.Request) -> web.Response:
         address = self.client_address(request)
@@ -627,13 +651,20 @@ class Gateway:
         if not self.valid_session(session) or not isinstance(contact, str):
             return web.json_response({"error": "Expected 'session' and 'contact'."}, status=400)
         who = pseudonym(self.pseudonym_key, "web", session)
-        notices = NOTICES[(await self.remembered(who))[0] or "en"]
+        lang = (await self.remembered(who))[0] or "en"
+        notices = NOTICES[lang]
         kind, value = parse_contact(contact)
         if kind is None:
             return web.json_response({"error": notices["contact_invalid"]}, status=422)
+        if await self._awaiting_contact(who):
+            # The contact step of a referral: seal it, then let the conversation confirm the referral.
+            reply = await self._contact_given(who, kind, value, lang)
+            return web.json_response({"ok": not reply.failed, "session": session, "language": reply.language,
+                                      "messages": reply.messages, "ask_contact": reply.ask_contact},
+                                     status=200 if not reply.failed else 503)
         if not await self._db(self._has_referral, who):
             return web.json_response({"error": notices["contact_no_referral"]}, status=409)
-        await self._db(self._seal_contact, who, kind, value)
+        await self._db(self._seal_contact, who, kind, value)  # a new contact for an existing referral
         log_event("contact_saved", channel="web", kind=kind)
         return web.json_response({"ok": True, "message": notices["contact_saved"]})
 
@@ -677,6 +708,26 @@ class Gateway:
         healthy = all(results.values())
         body["status"] = "ok" if healthy else "unavailable"
         return web.json_response(body, status=200 if healthy else 503)
+
+
+# What Rasa hears after the gateway sealed a contact: the form checks the vault, never this word alone.
+CONTACT_GIVEN = '/inform{"choice":"contact_given"}'
+_PHONE_IN_TEXT = re.compile(r"(?<![\d])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?![\d])")
+_EMAIL_IN_TEXT = re.compile(r"[^@\s<>(),;:]{1,64}@[^@\s<>(),;:]{1,190}\.[A-Za-z]{2,24}")
+
+
+def find_contact(text: str) -> tuple[str | None, str]:
+    """A phone number or email in what a resident typed ("my cell is 555 010 7788"), as parse_contact gives it."""
+    kind, value = parse_contact(text)
+    if kind:
+        return kind, value
+    for pattern in (_EMAIL_IN_TEXT, _PHONE_IN_TEXT):
+        m = pattern.search(text)
+        if m:
+            kind, value = parse_contact(m.group().rstrip("."))
+            if kind:
+                return kind, value
+    return None, ""
 
 
 def parse_contact(text: str) -> tuple[str | None, str]:

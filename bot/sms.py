@@ -90,8 +90,9 @@ def shape(texts: list[str], language: str = "en", target: int = TARGET_CHARS) ->
     Each body aims for `target` characters (two segments) and never exceeds MAX_CHARS. Order is kept,
     and a numbered menu stays in one body with the question before it whenever it fits.
     """
-    if language == "en":
-        texts = [plain_gsm(t) for t in texts]
+    # Every language: GSM-7 has ñ, é, ü, ¿ and ¡, so Spanish keeps them; á, í, ó, ú become a, i, o, u
+    # rather than turning the whole reply into UCS-2 (70 characters a segment instead of 160).
+    texts = [plain_gsm(t) for t in texts]
     pieces = [p for t in texts for p in _split(t, target)] if target else list(texts)
     bodies: list[str] = []
     for piece in pieces:

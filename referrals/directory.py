@@ -24,6 +24,8 @@ from typing import Any, Iterable
 
 from jsonschema import Draft202012Validator, FormatChecker
 
+from referrals import translations as _translations
+
 HERE = Path(__file__).resolve().parent
 SERVICE_SCHEMA = HERE / "hsds" / "schema" / "compiled" / "service_with_definitions.json"
 EXTENSION_SCHEMA = HERE / "eligibility_extension.schema.json"
@@ -68,6 +70,12 @@ class Program:
     hsds: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     # The HSDS assured_date is older than DIRECTORY_STALE_DAYS: residents are told to call first.
     call_first: bool = False
+    # Residents' texts in other languages (x_translations): {"es": {"name": ..., "hours": ...}}.
+    translations: dict[str, dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def text(self, key: str, language: str) -> str | None:
+        """`name`, `description`, `hours` or `organization` in `language`, else the directory's own."""
+        return self.translations.get(language, {}).get(key) or getattr(self, key)
 
 
 def assured_too_long_ago(hsds: dict[str, Any], max_age_days: int, today: date | None = None) -> bool:
@@ -186,6 +194,7 @@ def parse_feed(feed: Any, mapping: Any = None) -> Directory:
                     f"{where}: field {EXTENSION}{('.' + _path(err.absolute_path)) if err.absolute_path else ''}:"
                     f" {err.message[:200]}"
                 )
+        problems.extend(_translations.problems(raw, where))
         sid = raw.get("id")
         if isinstance(sid, str):
             if sid in seen:
@@ -310,6 +319,7 @@ def _program(raw: dict[str, Any], eligibility: dict[str, Any] | None = None) -> 
         weekly_capacity=ext.get("weekly_referral_capacity"),
         provider=ext.get("provider", "partner"),
         hsds=raw,
+        translations=_translations.translations(raw),
     )
 
 

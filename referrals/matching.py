@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from referrals.directory import Program
+from referrals.topics import program_mentions, program_text
 
 # Age bands the conversation offers: code -> (lowest age, highest age).
 AGE_BANDS: dict[str, tuple[int, int]] = {
@@ -45,6 +46,7 @@ class Answers:
     income_band: str | None = None
     business_stage: str | None = None
     language: str = "en"
+    topics: tuple[str, ...] = ()  # what the resident spoke of (referrals/topics.py codes)
 
 
 @dataclass(frozen=True)
@@ -101,13 +103,15 @@ def match_programs(
             continue
         match = Match(program)
         blockers: list[Reason] = []
-        for check in (_status, _capacity, _area, _age, _income, _stage, _language):
+        for check in (_status, _capacity, _area, _age, _income, _stage, _language, _topics):
             check(program, answers, match, blockers, recent_referrals, area_median_income)
         if blockers:
             excluded.append((program, blockers))
         else:
             matches.append(match)
-    matches.sort(key=lambda m: (-m.score, len(m.doubts), m.program.name))
+    # Ties keep the directory's own order (the city lists its programs in the order it wants them seen);
+    # never the alphabet, which put "Child Care Subsidy" first for "my landlord is evicting me".
+    matches.sort(key=lambda m: (-m.score, len(m.doubts)))
     return MatchResult(matches=matches[:limit], excluded=excluded + [(m.program, [Reason(
         "ranked_lower", "fits, but others fit better")]) for m in matches[limit:]])
 
@@ -189,3 +193,14 @@ def _language(p, a, m, blockers, recent, ami):
         m.score += 2 if a.language != "en" else 1
     else:
         m.doubts.append(Reason("language_missing", f"services in {', '.join(p.languages)} only"))
+
+
+def _topics(p, a, m, blockers, recent, ami):
+    """What the resident said weighs most: a program whose own words name it fits best."""
+    if not a.topics:
+        return
+    words = program_text(p.name, p.description)
+    for key in a.topics:
+        if program_mentions(key, words):
+            m.fits.append(Reason("topic", f"speaks of {key}"))
+            m.score += 5

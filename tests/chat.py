@@ -13,6 +13,7 @@ import aiohttp
 from bot.conversation import handle_turn
 from bot.rasa_client import RasaClient
 from bot.render import render_plain
+from referrals.language import fold
 
 
 @dataclass
@@ -115,9 +116,9 @@ def answer_questions(say: Callable[[str], str], reply: str) -> str:
     """Answer the age and income questions a need may ask (25 to 54, under $35,000), in either
     language, until something else is asked; the last reply."""
     for _ in range(3):
-        low = reply.lower()
-        if "how old" in low or "anos tiene" in low:
-            reply = say(pick(reply, "25 a 54" if "anos tiene" in low else "25 to 54"))
+        low = fold(reply)
+        if "how old" in low or "os tiene" in low:  # "años" (fold keeps ñ), or "anos" folded elsewhere
+            reply = say(pick(reply, "25 a 54" if "os tiene" in low else "25 to 54"))
         elif "household earn" in low or "gana su hogar" in low:
             reply = say(pick(reply, "menos de $35,000" if "gana su hogar" in low else "under $35,000"))
         else:

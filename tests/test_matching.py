@@ -162,10 +162,10 @@ def test_spanish_speaker_sees_spanish_speaking_program_first():
     assert result.matches[1].doubts[0].detail == "services in en only"
 
 
-def test_english_speaker_order_falls_back_to_name():
+def test_equal_fits_keep_the_directory_order_not_the_alphabet():
     programs = [program("B bilingual", languages=("en", "es")), program("A english only")]
     result = match_programs("employment", Answers(language="en"), programs)
-    assert [p.id for p in result.programs] == ["A english only", "B bilingual"]
+    assert [p.id for p in result.programs] == ["B bilingual", "A english only"]
 
 
 # --- availability -------------------------------------------------------------------------------

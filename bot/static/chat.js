@@ -7,8 +7,13 @@
  * - The conversation lives in window.sessionStorage only, never localStorage or cookies. A reload of
  *   the same tab keeps it; a new tab, a new window or a closed browser starts empty, so the next person
  *   at a shared library computer never sees an earlier conversation. "Start over" clears it at once.
- * - The contact a resident gives for a caseworker is sent once and never stored in the tab, never shown
- *   in the transcript, never sent to the assistant.
+ * - Before a web referral is confirmed the assistant asks, as its own message in the live log, how a
+ *   caseworker can reach the resident; the contact field opens right under the message box and takes
+ *   focus. The contact is sent once to /chat/contact (the vault), never stored in the tab, never shown
+ *   in the transcript, never sent to the assistant; a phone or email typed in the message box at that
+ *   step goes the same way. "I'd rather not" is an answer too: nothing is sent to the program.
+ * - "Pick all that apply" questions are checkboxes and one Send button; the answer goes as the
+ *   choices' numbers ("2 7"), as on SMS, and the transcript shows their names.
  * - Bot texts are plain text: they are set with textContent (never innerHTML), line breaks kept by CSS.
  * - Choices are real <button>s placed right after the message box, so from the box Tab reaches
  *   "Send" and then the choices; after a choice, focus returns to the box.
@@ -39,7 +44,10 @@
       contactLabel: "How can a caseworker reach you? Phone number or email",
       contactHint: "Only caseworkers of the program you chose see it. It is kept encrypted and is not part of the chat.",
       contactSend: "Save",
-      contactSkip: "Not now",
+      contactSkip: "I'd rather not",
+      contactSent: "(contact details sent to the caseworker, not kept in this chat)",
+      multiSend: "Send my answers",
+      multiEmpty: "Please check at least one box, or choose \"Prefer not to say\".",
       contactEmpty: "Please enter a phone number or an email address.",
       empty: "Please write a message first.",
       network: "Sorry, your message could not be sent. Check your internet connection and try again.",
@@ -65,9 +73,12 @@
       starter: "\u00bfNo sabe qu\u00e9 escribir?",
       starterButton: "Ver las opciones",
       contactLabel: "\u00bfC\u00f3mo le puede contactar un trabajador social? Tel\u00e9fono o correo electr\u00f3nico",
-      contactHint: "Solo lo ven los trabajadores del programa que eligio. Se guarda cifrado y no forma parte del chat.",
+      contactHint: "Solo lo ven los trabajadores del programa que eligi\u00f3. Se guarda cifrado y no forma parte del chat.",
       contactSend: "Guardar",
-      contactSkip: "Ahora no",
+      contactSkip: "Prefiero no darlo",
+      contactSent: "(datos de contacto enviados al trabajador, no se guardan en este chat)",
+      multiSend: "Enviar mis respuestas",
+      multiEmpty: "Marque al menos una casilla, o elija \"Prefiero no decirlo\".",
       contactEmpty: "Escriba un n\u00famero de tel\u00e9fono o un correo electr\u00f3nico.",
       empty: "Primero escriba un mensaje.",
       network: "Perd\u00f3n, no se pudo enviar su mensaje. Revise su conexi\u00f3n a internet e intente de nuevo.",
@@ -81,7 +92,7 @@
   // --- state, kept in this tab only -----------------------------------------------------------
 
   function freshState() {
-    return { v: 1, session: null, language: "en", entries: [], choices: [], askContact: false };
+    return { v: 1, session: null, language: "en", entries: [], choices: [], askContact: false, multiple: false };
   }
 
   function isButton(b) {
@@ -111,7 +122,8 @@
           return e && (e.from === "you" || e.from === "bot") && typeof e.text === "string";
         }),
         choices: s.choices.filter(isButton),
-        askContact: s.askContact === true
+        askContact: s.askContact === true,
+        multiple: s.multiple === true
       };
     } catch (e) {
       return freshState();
@@ -199,6 +211,66 @@
     scrollToEnd();
   }
 
+  // The payload of the "I'd rather not" choice the assistant offers with its contact question.
+  var NO_CONTACT = '/inform{"choice":"no_contact"}';
+  // Pick-all-that-apply: the exclusive "prefer not to say" choice stays a plain button.
+  var EXCLUSIVE = /prefer_not_to_say/;
+
+  function choiceButton(b) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "btn btn-choice";
+    button.textContent = b.title;
+    button.disabled = busy;
+    button.addEventListener("click", function (event) {
+      choose(b, event);
+    });
+    return button;
+  }
+
+  function renderMultiple(buttons) {
+    // Checkboxes in the question's order, one Send button, then the exclusive "prefer not to say".
+    var boxes = [];
+    var exclusive = [];
+    buttons.forEach(function (b, i) {
+      if (EXCLUSIVE.test(b.payload)) {
+        exclusive.push(b);
+        return;
+      }
+      var label = document.createElement("label");
+      label.className = "choice-check";
+      var box = document.createElement("input");
+      box.type = "checkbox";
+      box.value = String(i + 1);
+      box.disabled = busy;
+      box.setAttribute("data-title", b.title);
+      label.appendChild(box);
+      label.appendChild(document.createTextNode(" " + b.title));
+      choicesList.appendChild(label);
+      boxes.push(box);
+    });
+    var sendAll = document.createElement("button");
+    sendAll.type = "button";
+    sendAll.className = "btn btn-primary";
+    sendAll.textContent = t("multiSend");
+    sendAll.disabled = busy;
+    sendAll.addEventListener("click", function () {
+      var picked = boxes.filter(function (box) { return box.checked; });
+      if (!picked.length) {
+        setStatus(t("multiEmpty"));
+        if (boxes.length) { boxes[0].focus(); }
+        return;
+      }
+      input.focus();
+      deliver(picked.map(function (box) { return box.value; }).join(" "),
+              picked.map(function (box) { return box.getAttribute("data-title"); }).join(", "), null);
+    });
+    choicesList.appendChild(sendAll);
+    exclusive.forEach(function (b) {
+      choicesList.appendChild(choiceButton(b));
+    });
+  }
+
   function renderChoices() {
     choicesList.textContent = "";
     var buttons = state.choices;
@@ -207,18 +279,18 @@
       starter = true; // an empty conversation offers the menu, for anyone unsure what to write
       buttons = [{ title: t("starterButton"), payload: state.language === "es" ? "hola" : "hi" }];
     }
+    if (state.askContact) {
+      buttons = []; // the contact field has its own "I'd rather not"
+    }
     choicesLabel.textContent = t(starter ? "starter" : "choices");
-    buttons.forEach(function (b) {
-      var button = document.createElement("button");
-      button.type = "button";
-      button.className = "btn btn-choice";
-      button.textContent = b.title;
-      button.disabled = busy;
-      button.addEventListener("click", function (event) {
-        choose(b, event);
+    choicesBox.setAttribute("aria-labelledby", "chat-choices-label");
+    if (state.multiple && buttons.length) {
+      renderMultiple(buttons);
+    } else {
+      buttons.forEach(function (b) {
+        choicesList.appendChild(choiceButton(b));
       });
-      choicesList.appendChild(button);
-    });
+    }
     choicesBox.hidden = buttons.length === 0;
   }
 
@@ -245,7 +317,7 @@
     busy = value;
     send.disabled = value;
     typing.hidden = !value;
-    var buttons = choicesList.querySelectorAll("button");
+    var buttons = choicesList.querySelectorAll("button, input");
     for (var i = 0; i < buttons.length; i++) {
       buttons[i].disabled = value;
     }
@@ -286,8 +358,11 @@
     return error && error.name === "AbortError" ? t("timeout") : t("network");
   }
 
+  var offeredMultiple = false; // whether the last choices addBotMessages saw are pick-all-that-apply
+
   function addBotMessages(messages, language) {
     var shown = [];
+    offeredMultiple = false;
     messages.forEach(function (m) {
       if (m && typeof m.text === "string" && m.text.trim()) {
         var entry = { from: "bot", text: m.text, lang: language };
@@ -296,9 +371,25 @@
       }
       if (m && Array.isArray(m.buttons) && m.buttons.filter(isButton).length) {
         shown = m.buttons.filter(isButton);
+        offeredMultiple = m.multiple === true;
       }
     });
     return shown;
+  }
+
+  /* After a reply: the new choices, whether they are multi-select, and whether the contact step is open. */
+  function applyReply(body, ok, previousChoices) {
+    var offered = addBotMessages(body.messages, state.language);
+    // 503: the assistant did not answer, so the choices on screen are still the valid ones.
+    if (ok || offered.length) {
+      state.choices = offered;
+      state.multiple = offeredMultiple;
+    } else {
+      state.choices = previousChoices;
+    }
+    var wasAsking = state.askContact;
+    state.askContact = body.ask_contact === true;
+    return state.askContact && !wasAsking;
   }
 
   /* Send `message` (typed text or a choice's payload); `display` is what the transcript shows. */
@@ -350,12 +441,7 @@
         if (body.language === "es" || body.language === "en") {
           state.language = body.language;
         }
-        var offered = addBotMessages(body.messages, state.language);
-        // 503: the assistant did not answer, so the choices on screen are still the valid ones.
-        state.choices = result.ok ? offered : (offered.length ? offered : previousChoices);
-        if (body.ask_contact === true) {
-          state.askContact = true;
-        }
+        var contactOpened = applyReply(body, result.ok, previousChoices);
         if (body.forgotten === true) {
           // The resident deleted their data (DELETE / BORRAR): the tab forgets the conversation too,
           // keeping only the confirmation on screen, and the next message starts a new session.
@@ -372,7 +458,13 @@
         applyLanguage();
         renderChoices();
         renderContact();
-        if (state.choices.length && choicesBox.scrollIntoView) {
+        if (contactOpened) {
+          // The question is in the live log (read out); the field it asks for takes focus, in view.
+          contactInput.focus();
+          if (contactForm.scrollIntoView) {
+            contactForm.scrollIntoView({ block: "nearest" });
+          }
+        } else if (state.choices.length && choicesBox.scrollIntoView) {
           choicesBox.scrollIntoView({ block: "nearest" });
         }
       }, function (error) {
@@ -415,9 +507,20 @@
       return;
     }
     input.value = "";
+    if (state.askContact && looksLikeContact(text)) {
+      // Typed in the message box at the contact step: it goes to the vault, never into the transcript.
+      contactInput.focus();
+      submitContact(text);
+      return;
+    }
     input.focus();
     deliver(text, text, text);
   });
+
+  function looksLikeContact(text) {
+    return /[^@\s]+@[^@\s]+\.[a-z]{2,}/i.test(text) || (text.replace(/\D/g, "").length >= 10 &&
+      /^[\d\s().+-]+$/.test(text));
+  }
 
   // --- how a caseworker can reach the resident ----------------------------------------------------
 
@@ -427,12 +530,10 @@
     contactInput.focus();
   }
 
-  contactForm.addEventListener("submit", function (event) {
-    event.preventDefault();
+  function submitContact(contact) {
     if (contactBusy) {
       return;
     }
-    var contact = contactInput.value.trim();
     if (!contact) {
       contactFailed(t("contactEmpty"));
       return;
@@ -444,7 +545,9 @@
     contactBusy = true;
     contactSend.disabled = true;
     contactError.textContent = "";
+    setBusy(true);
     var myGeneration = generation;
+    var previousChoices = state.choices;
     call("/chat/contact", { session: state.session, contact: contact }).promise
       .then(function (result) {
         if (myGeneration !== generation) {
@@ -454,21 +557,33 @@
         if (result.ok && body && body.ok === true) {
           contactInput.value = "";
           contactInput.removeAttribute("aria-invalid");
-          state.askContact = false;
-          if (typeof body.message === "string" && body.message) {
-            var entry = { from: "bot", text: body.message, lang: state.language };
-            state.entries.push(entry);
-            renderEntry(entry);
+          var sent = { from: "you", text: t("contactSent") };
+          state.entries.push(sent);
+          renderEntry(sent);
+          if (Array.isArray(body.messages)) {
+            // The referral step: the assistant confirms, naming who will call, by when, and the reference.
+            applyReply(body, true, previousChoices);
+          } else {
+            state.askContact = false;
+            if (typeof body.message === "string" && body.message) {
+              var entry = { from: "bot", text: body.message, lang: state.language };
+              state.entries.push(entry);
+              renderEntry(entry);
+            }
           }
           saveState();
+          setBusy(false);
+          renderChoices();
           renderContact();
           input.focus();
           return;
         }
+        setBusy(false);
         contactFailed(body && typeof body.error === "string" ? body.error : t("server"));
       })
       .catch(function (error) {
         if (myGeneration === generation) {
+          setBusy(false);
           contactFailed(failureText(error));
         }
       })
@@ -476,15 +591,22 @@
         contactBusy = false;
         contactSend.disabled = false;
       });
+  }
+
+  contactForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    submitContact(contactInput.value.trim());
   });
 
-  contactSkip.addEventListener("click", function () {
-    state.askContact = false;
+  contactSkip.addEventListener("click", function (event) {
+    // "I'd rather not" is an answer the assistant needs: it then says how to reach the program directly.
     contactInput.value = "";
     contactError.textContent = "";
-    saveState();
+    var decline = state.choices.filter(function (b) { return b.payload === NO_CONTACT; })[0] ||
+      { title: t("contactSkip"), payload: NO_CONTACT };
+    state.askContact = false;
     renderContact();
-    input.focus();
+    choose(decline, event);
   });
 
   // --- start over -------------------------------------------------------------------------------
