@@ -3,11 +3,13 @@
 Importing this package registers every action; the modules do no I/O at import time.
 """
 
+from actions.callbacks import ActionDeclineCallback, ActionOfferCallback, ActionRequestCallback
 from actions.conversation import ActionCloseRequest, ActionDetectLanguage, ActionSetNeed, ActionStartOver
 from actions.forms import (ActionAskAgeBand, ActionAskBusinessStage, ActionAskConsentAnalytics,
                            ActionAskConsentFollowup, ActionAskGender, ActionAskIncomeBand, ActionAskRaceEthnicity,
                            ActionAskZipCode, ValidateConsentForm, ValidateEligibilityForm, ValidateReferralForm)
 from actions.programs import ActionAskReferralChoice, ActionCreateReferral, ActionSaveConsents, ActionShowPrograms
+from actions.trust import ActionAnswerPrivacy
 
 __all__ = [
     "ActionAskAgeBand", "ActionAskBusinessStage", "ActionAskIncomeBand", "ActionAskReferralChoice",
@@ -15,4 +17,5 @@ __all__ = [
     "ValidateEligibilityForm", "ValidateReferralForm",
     "ActionAskConsentAnalytics", "ActionAskConsentFollowup", "ActionAskGender", "ActionAskRaceEthnicity",
     "ActionSaveConsents", "ValidateConsentForm",
+    "ActionOfferCallback", "ActionRequestCallback", "ActionDeclineCallback", "ActionAnswerPrivacy",
 ]

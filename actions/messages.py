@@ -61,7 +61,7 @@ TEXTS = {
         "check": "Confirme: {what}",
         "ask_consent_followup": "Una cosa mas. Podemos enviarle un texto mas adelante, una sola vez, para saber como le fue? Su referido no cambia, diga lo que diga.",
         "ask_consent_analytics": "Podemos usar sus respuestas, sin su nombre ni numero, en informes sobre a quien llega la ciudad? Si acepta, le haremos 2 preguntas opcionales.",
-        "ask_race_ethnicity": "Gracias. Cual es su raza u origen etnico? Elija todos los que apliquen, ej.: 1 4",
+        "ask_race_ethnicity": "Cual es su raza u origen etnico? Elija todos los que apliquen, ej.: 1 4",
         "ask_gender": "Cual es su genero?",
         "consent_failed": "Perdon, no pude guardar esas respuestas por un problema nuestro. Su referido si quedo guardado.",
     },

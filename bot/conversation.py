@@ -9,6 +9,7 @@ the NLU.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,16 @@ TROUBLE = {
     "es": "Perdon, tenemos un problema tecnico. Intente de nuevo en unos minutos. "
           "Si esta en peligro, llame al 911. Para apoyo en crisis, llame o texto al 988.",
 }
+
+
+_ZIP_WITH_O = re.compile(r"[0-9oO]{5}(?:-[0-9oO]{4})?")
+
+
+def zip_typo(text: str) -> str:
+    """"471O4" (a letter O for a zero, common on phone keyboards) is the ZIP 47104; other text is unchanged."""
+    if _ZIP_WITH_O.fullmatch(text) and not text.isdigit() and sum(c.isdigit() for c in text) >= 3:
+        return text.replace("o", "0").replace("O", "0")
+    return text
 
 
 @lru_cache(maxsize=1)
@@ -60,7 +71,7 @@ async def handle_turn(rasa: RasaClient, sender: str, text: str, channel: str, la
             # The text stays here; the language it was written in goes along so the reply matches.
             metadata["language"] = detector().detect(text)
         else:
-            message = text
+            message = text = zip_typo(text)
             if text and not text.startswith("/") and len(text) <= 40:
                 buttons = known_buttons if known_buttons is not None else await rasa.last_buttons(sender)
                 payload = match_choice(text, buttons)

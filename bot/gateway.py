@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import date
 import logging
 import re
 import secrets
@@ -35,16 +36,20 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.conversation import TROUBLE, detector, handle_turn
-from bot.keywords import KeywordHit, keyword_text, match_keyword, my_data_text
+from bot.keywords import (KeywordHit, ReferralStatus, keyword_text, match_keyword, my_data_text, status_label,
+                          status_text)
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.redact import redact
 from bot.render import render_plain
 from bot.safety import is_crisis
 from bot.sms import MAX_CHARS, shape
 from referrals.config import ROOT, Settings
-from referrals.db import first_delivery, has_open_referral, make_engine, make_sessionmaker, save_contact
+from referrals.callbacks import open_request, parse_preferred_time, set_preferred_time
+from referrals.db import (first_delivery, has_open_referral, load_programs, make_engine, make_sessionmaker,
+                          save_contact)
 from referrals.followups import TEXTS as FOLLOWUP_TEXTS, parse_answer, pending_case, record_answer
-from referrals.privacy import delete_resident, flag_crisis, held_data, is_opted_out, set_opted_out
+from referrals.privacy import (delete_resident, flag_crisis, held_data, is_opted_out, open_work, recent_crisis,
+                               set_opted_out)
 from referrals.vault import Vault, pseudonym
 
 logger = logging.getLogger("bot.gateway")
@@ -55,6 +60,8 @@ MAX_JSON_BYTES = 16 * 1024
 SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,24}$")
 
+PENDING_SECONDS = 15 * 60  # how long a DELETE confirmation or a preferred call time may follow
+
 NOTICES = {
     "en": {
         "media_only": "Thanks! I can only read text. Please tell me in words what you need help with.",
@@ -63,6 +70,8 @@ NOTICES = {
         "contact_saved": "Thank you. A caseworker will use this to reach you about your referral.",
         "contact_invalid": "Please enter a US phone number (10 digits) or an email address.",
         "contact_no_referral": "There is no referral to attach this to yet.",
+        "callback_time": "Thanks. We noted {when} as a good time to call you.",
+        "callback_contact_saved": "Thank you. A person from the city will use this to contact you.",
     },
     "es": {
         "media_only": "Gracias. Solo puedo leer texto. Por favor, escriba con palabras en que necesita ayuda.",
@@ -71,6 +80,8 @@ NOTICES = {
         "contact_saved": "Gracias. Un trabajador social lo usara para comunicarse con usted sobre su referido.",
         "contact_invalid": "Escriba un numero de telefono de EE. UU. (10 digitos) o un correo electronico.",
         "contact_no_referral": "Todavia no hay un referido para guardar este dato.",
+        "callback_time": "Gracias. Anotamos {when} como buena hora para llamarle.",
+        "callback_contact_saved": "Gracias. Una persona de la ciudad lo usará para comunicarse con usted.",
     },
 }
 
@@ -141,6 +152,10 @@ class Gateway:
         self.public_base = settings["PUBLIC_BASE_URL"].rstrip("/")
         self.buttons = LRU()
         self.languages = LRU()
+        # Per conversation, for the next message only: a DELETE waiting for its confirmation, and a
+        # callback request that may take a preferred time ("after 3pm"). Both expire (monotonic deadline).
+        self.pending_delete = LRU()
+        self.awaiting_time = LRU()
         self.http: aiohttp.ClientSession | None = None
         self.rasa: RasaClient | None = None
 
@@ -170,11 +185,12 @@ class Gateway:
         # placeholders here, so they never reach Rasa's tracker (the NLU is trained on the placeholders).
         redaction = redact(text)
         turn = await handle_turn(self.rasa, sender, redaction.text, channel, language, known_buttons=buttons)
-        visible, created = [], False
+        visible, created, callback = [], False, False
         for m in turn.messages:
             custom = m.get("custom")
             if isinstance(custom, dict):
                 created = created or bool(custom.get("referral_created"))
+                callback = callback or bool(custom.get("callback_requested"))
                 continue
             visible.append({"text": m.get("text") or "", "buttons": m.get("buttons") or []})
         # A crisis caught by the keywords (sent as /crisis) or by the model (the reply is the crisis reply).
@@ -189,9 +205,33 @@ class Gateway:
                 self.languages.put(sender, language)
             last = next((m["buttons"] for m in reversed(visible) if m["buttons"]), [])
             self.buttons.put(sender, last)
-        log_event("turn", channel=channel, ok=not turn.failed, crisis=crisis, referral=created,
+        if callback:
+            self.awaiting_time.put(sender, time.monotonic() + PENDING_SECONDS)
+        log_event("turn", channel=channel, ok=not turn.failed, crisis=crisis, referral=created, callback=callback,
                   redacted=sum(redaction.counts.values()), ms=round((time.monotonic() - started) * 1000, 1))
-        return Reply(visible, language, referral_created=created, failed=turn.failed, crisis=crisis)
+        return Reply(visible, language, referral_created=created, failed=turn.failed, crisis=crisis,
+                     extra={"callback_requested": callback})
+
+    def _pending(self, store: LRU, who: str) -> bool:
+        """Whether `who` has an unexpired entry in `store`; the entry is used up either way."""
+        deadline = store.pop(who, None)
+        return deadline is not None and time.monotonic() < deadline
+
+    async def preferred_time(self, who: str, text: str, language: str) -> str | None:
+        """Right after a callback request, "after 3pm" or "mañana en la tarde" is the time to call: noted
+        on the request (as a label from a closed vocabulary, never the words), and thanked for."""
+        if not self._pending(self.awaiting_time, who):
+            return None
+        preferred = parse_preferred_time(text)
+        if preferred is None or not await self._db(self._set_preferred_time, who, preferred):
+            return None
+        log_event("callback_time")
+        notices = NOTICES.get(language, NOTICES["en"])
+        return notices["callback_time"].format(when=preferred.label(language))
+
+    def _set_preferred_time(self, who: str, preferred) -> bool:
+        with self.sessions.begin() as session:
+            return set_preferred_time(session, who, preferred)
 
     async def _db(self, fn, *args):
         return await asyncio.to_thread(fn, *args)
@@ -219,37 +259,63 @@ class Gateway:
             log_event("followup_answer", outcome=key)
             return False, FOLLOWUP_TEXTS.get(case.language, FOLLOWUP_TEXTS["en"])[key]
 
-    def _has_referral(self, who: str) -> bool:
+    def _contact_purpose(self, who: str) -> str | None:
+        """What a contact typed in the widget is for: "referral", "callback", or None (nothing yet)."""
         with self.sessions() as session:
-            return has_open_referral(session, who)
+            if has_open_referral(session, who):
+                return "referral"
+            return "callback" if open_request(session, who) is not None else None
 
     # --- keywords, answered before the NLU ------------------------------------------------------
 
-    def _keyword_reply(self, hit: KeywordHit, who: str, language: str) -> tuple[str, bool]:
+    def _keyword_reply(self, hit: KeywordHit, who: str, language: str, channel: str,
+                       confirmed: bool) -> tuple[str, bool]:
         """Carry out a keyword in the database; the reply, and whether Rasa's memory must be wiped."""
         city = self.settings["CITY_NAME"]
         with self.sessions.begin() as session:
             if hit.kind == "stop":
                 set_opted_out(session, who, True)
             elif hit.kind == "start":
-                set_opted_out(session, who, False)
+                if is_opted_out(session, who):
+                    set_opted_out(session, who, False)
+                else:
+                    # Not opted out: nothing to undo. After a crisis reply, START was most likely meant for
+                    # the hotline's 88788, so say how to reach it instead of "subscribed again".
+                    kind = "start_hotline" if recent_crisis(session, who) else "start_already"
+                    return keyword_text(kind, language, city, channel=channel), False
             elif hit.kind == "delete":
+                programs, callback = open_work(session, who)
+                if (programs or callback) and not confirmed:
+                    self.pending_delete.put(who, time.monotonic() + PENDING_SECONDS)
+                    return keyword_text("delete_confirm", language, city, channel=channel,
+                                        items=open_items(language, programs, callback)), False
                 delete_resident(session, who)
-                return keyword_text("delete", language, city), True
-            elif hit.kind in ("mydata", "status"):
+                return keyword_text("delete", language, city, channel=channel), True
+            elif hit.kind == "status":
+                held = held_data(session, who)
+                phones = {p.id: p.phone for p in load_programs(session)} if held.referrals else {}
+                return status_text(language, city, [
+                    ReferralStatus(r["program"], r["reference"], r["status"], date.fromisoformat(r["date"]),
+                                   phones.get(r["program_id"])) for r in held.referrals], channel=channel), False
+            elif hit.kind == "mydata":
                 held = held_data(session, who)
                 return my_data_text(
-                    language, city, contact_on_file=held.has_contact,
-                    referrals=[f"{r['program']} ({r['status']})" for r in held.referrals],
+                    language, city, contact_on_file=held.has_contact, channel=channel,
+                    referrals=[f"{r['program']} ({status_label(language, r['status'])})" for r in held.referrals],
                     consents=[(scope, when) for scope, (granted, when) in held.consents.items() if granted]), False
-        return keyword_text(hit.kind, language, city), False
+        return keyword_text(hit.kind, language, city, channel=channel), False
 
     async def keyword(self, hit: KeywordHit, who: str, channel: str) -> str:
         language = self.languages.get(who) or hit.language
-        reply, forget = await self._db(self._keyword_reply, hit, who, language)
+        # A DELETE (or yes) right after "Reply DELETE again to confirm" is the confirmation.
+        confirmed = self._pending(self.pending_delete, who) and (hit.kind == "delete" or hit.only_if_opted_out)
+        if confirmed:
+            hit = KeywordHit("delete", hit.language)
+        reply, forget = await self._db(self._keyword_reply, hit, who, language, channel, confirmed)
         if forget:
             self.buttons.pop(who, None)
             self.languages.pop(who, None)
+            self.awaiting_time.pop(who, None)
             try:  # the conversation itself goes too: Rasa's tracker is replaced by an empty one
                 await self.rasa.forget(who)
             except RasaUnavailable as exc:
@@ -314,21 +380,27 @@ class Gateway:
             log_event("sms_notice", why="media_only" if media else "empty")
             return self._twiml([notices["media_only" if media else "empty"]])
         hit = match_keyword(text)
+        if who in self.pending_delete and not (hit and (hit.kind == "delete" or hit.only_if_opted_out)):
+            self.pending_delete.pop(who, None)  # anything else keeps the referrals
         opted_out, followup = await self._db(self._sms_state, who, None if hit else text)
-        if hit and hit.applies(opted_out):
-            return self._twiml([await self.keyword(hit, who, "sms")])
+        if hit and (hit.applies(opted_out) or (hit.only_if_opted_out and who in self.pending_delete)):
+            return self._twiml(shape([await self.keyword(hit, who, "sms")], language))
         if opted_out and not is_crisis(text):
             # Nothing is sent to a number that said STOP, until START; the message is not processed.
             # A crisis is the one exception: someone in danger who writes to us gets 988 and 911.
             log_event("sms_suppressed", why="opted_out")
             return self._twiml([])
         if followup and not opted_out:
-            return self._twiml([followup])
+            return self._twiml(shape([followup], language))
+        noted = await self.preferred_time(who, text, language)
+        if noted:
+            return self._twiml(shape([noted], language))
+        shown_before = self.buttons.get(who)
         reply = await self.turn(who, text, "sms", language)
-        if reply.referral_created:
-            # The number is kept only now, sealed, because the resident asked to be contacted.
+        if reply.referral_created or reply.extra.get("callback_requested"):
+            # The number is kept only now, sealed, because the resident asked to be contacted or called.
             await self._db(self._seal_contact, who, "sms", sender_number)
-        rendered = render_plain(reply.messages, reply.language)
+        rendered = render_plain(reply.messages, reply.language, previous=shown_before)
         return self._twiml(shape(rendered, reply.language))
 
     # --- web chat -----------------------------------------------------------------------------
@@ -366,17 +438,26 @@ class Gateway:
             return web.json_response({"session": session, "language": language,
                                       "messages": [{"text": NOTICES[language]["empty"], "buttons": []}]})
         hit = match_keyword(text)
+        if who in self.pending_delete and not (hit and (hit.kind == "delete" or hit.only_if_opted_out)):
+            self.pending_delete.pop(who, None)
+        if hit and hit.only_if_opted_out and who in self.pending_delete:
+            hit = KeywordHit("delete", hit.language)  # "yes" confirms the DELETE just asked about
         if hit and hit.kind in ("mydata", "delete", "help", "status"):
             reply_text = await self.keyword(hit, who, "web")
             return web.json_response({"session": session, "language": self.languages.get(who) or hit.language,
                                       "messages": [{"text": reply_text, "buttons": []}], "ask_contact": False,
-                                      "forgotten": hit.kind == "delete"})
+                                      "forgotten": hit.kind == "delete" and who not in self.pending_delete})
+        noted = await self.preferred_time(who, text, language)
+        if noted:
+            return web.json_response({"session": session, "language": language, "ask_contact": False,
+                                                     "messages": [{"text": noted, "buttons": []}]})
         if text.startswith("/") and text not in {b.get("payload") for b in self.buttons.get(who) or []}:
             text = text.lstrip("/")  # only the choices on screen are payloads; anything else is words
         reply = await self.turn(who, text, "web", language)
         status = 200 if not reply.failed else 503
         return web.json_response({"session": session, "language": reply.language, "messages": reply.messages,
-                                  "ask_contact": reply.referral_created}, status=status)
+                                  "ask_contact": reply.referral_created or reply.extra.get("callback_requested", False)},
+                                 status=status)
 
     async def chat_contact(self, request: web.Request) -> web.Response:
         body = await self._json_body(request)
@@ -390,11 +471,13 @@ class Gateway:
         kind, value = parse_contact(contact)
         if kind is None:
             return web.json_response({"error": notices["contact_invalid"]}, status=422)
-        if not await self._db(self._has_referral, who):
+        purpose = await self._db(self._contact_purpose, who)
+        if purpose is None:
             return web.json_response({"error": notices["contact_no_referral"]}, status=409)
         await self._db(self._seal_contact, who, kind, value)
         log_event("contact_saved", channel="web", kind=kind)
-        return web.json_response({"ok": True, "message": notices["contact_saved"]})
+        return web.json_response({"ok": True, "message": notices["contact_saved" if purpose == "referral"
+                                                                  else "callback_contact_saved"]})
 
     # --- pages --------------------------------------------------------------------------------
 
@@ -409,6 +492,20 @@ class Gateway:
             rasa_ok = False
         return web.json_response({"gateway": "ok", "rasa": "ok" if rasa_ok else "unavailable",
                                   "sms": "enabled" if self.validator else "disabled (no TWILIO_AUTH_TOKEN)"})
+
+
+def open_items(language: str, programs: list[str], callback: bool) -> str:
+    """'1 open referral(s): Riverbend Works and a call-back request', for the DELETE confirmation."""
+    from bot.keywords import KEYWORD_TEXTS
+
+    texts = KEYWORD_TEXTS.get(language, KEYWORD_TEXTS["en"])
+    parts = []
+    if programs:
+        names = ", ".join(programs[:2]) + (f" (+{len(programs) - 2})" if len(programs) > 2 else "")
+        parts.append(texts["open_referrals"].format(n=len(programs), names=names))
+    if callback:
+        parts.append(texts["open_callback"])
+    return (" y " if language == "es" else " and ").join(parts)
 
 
 def parse_contact(text: str) -> tuple[str | None, str]:

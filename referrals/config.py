@@ -53,6 +53,9 @@ SETTINGS: tuple[Setting, ...] = (
             "deletes their referral cases, contact and consents (the anonymous log is kept)"),
     Setting("RASA_TIMEOUT", "10", "Seconds the gateway waits for Rasa before it sends the 'having trouble' "
             "reply (Twilio gives up after 15)"),
+    Setting("STAFFED_HOURS", "Mon-Fri 09:00-17:00", "When city staff answer callback requests (days and "
+            "24-hour times, e.g. 'Mon-Fri 09:00-17:00'); the assistant promises a call only within them"),
+    Setting("CITY_TIMEZONE", "America/Indiana/Indianapolis", "IANA time zone of STAFFED_HOURS"),
     Setting("PORTAL_HOST", "127.0.0.1", "Address the caseworker portal listens on (keep it on an internal network)"),
     Setting("PORTAL_PORT", "8081", "Port of the caseworker portal"),
     Setting("PORTAL_TRUST_PROXY", "0", "1 when the portal runs behind a TLS-terminating proxy that sets "
