@@ -122,9 +122,9 @@ def program_line(n: int, match: Match, lang: str) -> str:
     reach = ", ".join(x for x in (p.phone, p.hours) if x)
     if reach:
         parts.append(reach)
-    if p.address:
+    if p.address and not reach:  # a phone reaches the program; the address would cost a segment on SMS
         parts.append(p.address)
-    elif p.url:
+    elif p.url and not reach:
         parts.append(p.url)
     if lang == "es":
         parts.append(t(lang, "spanish") if "es" in p.languages else t(lang, "english_only"))

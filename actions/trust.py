@@ -23,7 +23,7 @@ TEXTS = {
            "All of it is deleted {days} days after your last message. {verb} MY DATA to see it, DELETE "
            "to erase it, STATUS for your referrals."),
     "es": ("Guardamos sus respuestas (necesidad, código postal, edad) y, si elige un programa, su {contact}, "
-           "cifrado. Solo los ve ese programa y el equipo de la ciudad a cargo del servicio. Se borra todo "
+           "cifrado. Solo los ven ese programa y el equipo de la ciudad a cargo. Se borra todo "
            "{days} días después de su último mensaje. {verb} MIS DATOS para verlo, BORRAR para eliminarlo o "
            "ESTADO para sus referidos."),
 }

@@ -24,12 +24,12 @@ NUMBER_WORDS = {
 
 
 LEADS = {
-    "en": {"lead": "Reply with a number:", "short": "Reply {items}", "or": " or ",
+    "en": {"lead": "Reply with a number:", "or": " or ",
            "again": "Reply with a number from 1 to {n}, or tell me in words.",
-           "above": "Reply with a number: 1-{k} from the list above"},
-    "es": {"lead": "Elija un número:", "short": "Responda {items}", "or": " o ",
+           "above": "Reply {numbers}"},
+    "es": {"lead": "Elija un número:", "or": " o ",
            "again": "Responda con un número del 1 al {n}, o dígamelo con palabras.",
-           "above": "Elija un número: del 1 al {k} de la lista"},
+           "above": "Responda {numbers}"},
 }
 SHORT_TITLE, SHORT_COUNT = 20, 3  # a menu this small fits on one line
 
@@ -43,13 +43,15 @@ def numbered_choices(buttons: list[dict[str, Any]], language: str = "en", listed
     words = LEADS.get(language, LEADS["en"])
     items = [f"{i}) {b.get('title', '')}" for i, b in enumerate(buttons, start=1)]
     if listed:
+        # "Reply 1, 2 or 3, or 4) No thanks": the numbers of the programs listed above, then the rest.
+        numbers = [str(i) for i in range(1, listed + 1)]
+        head = ", ".join(numbers[:-1]) + words["or"] + numbers[-1] if listed > 1 else numbers[0]
         rest = items[listed:]
-        head = words["above"].format(k=listed) if listed > 1 else words["above"].replace("1-{k}", "1").replace(
-            "del 1 al {k}", "el 1")
-        return head + (", " + words["or"].strip() + " " + ", ".join(rest) if rest else "") + "."
+        return words["above"].format(numbers=head) + (", " + words["or"].strip() + " " + ", ".join(rest)
+                                                       if rest else "")
     if len(buttons) <= SHORT_COUNT and all(len(t) <= SHORT_TITLE for t in _titles(buttons)):
-        joined = ", ".join(items[:-1]) + words["or"] + items[-1] if len(items) > 1 else items[0]
-        return words["short"].format(items=joined)
+        # "1) Yes or 2) No": a short menu needs no lead line.
+        return ", ".join(items[:-1]) + words["or"] + items[-1] if len(items) > 1 else items[0]
     return words["lead"] + "\n" + "\n".join(items)
 
 

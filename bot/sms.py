@@ -135,8 +135,9 @@ def shape(texts: list[str], language: str = "en", target: int = TARGET_CHARS) ->
     pieces = [p for t in texts for p in _split(t, target)] if target else list(texts)
     bodies: list[str] = []
     for piece in pieces:
-        if bodies and _units(bodies[-1]) + 2 + _units(piece) <= target:
-            bodies[-1] = bodies[-1] + "\n\n" + piece
+        # One line break between joined texts: each starts a line of its own, and a blank line costs a septet.
+        if bodies and _units(bodies[-1]) + 1 + _units(piece) <= target:
+            bodies[-1] = bodies[-1] + "\n" + piece
         else:
             bodies.append(piece)
     return [b[:MAX_CHARS] for b in bodies if b.strip()]

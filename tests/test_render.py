@@ -38,9 +38,9 @@ def test_spanish_lead():
 
 def test_a_short_menu_fits_on_one_line():
     assert render_plain([{"text": "May we text you once later?", "buttons": [{"title": "Yes"}, {"title": "No"}]}]) == [
-        "May we text you once later?\nReply 1) Yes or 2) No"]
+        "May we text you once later?\n1) Yes or 2) No"]
     assert render_plain([{"text": "¿Ya tiene un negocio?", "buttons": MENU_ES}], language="es") == [
-        "¿Ya tiene un negocio?\nResponda 1) Capacitacion o 2) Mi negocio"]
+        "¿Ya tiene un negocio?\n1) Capacitacion o 2) Mi negocio"]
 
 
 def test_the_same_long_menu_is_not_sent_again_after_a_misunderstanding():
@@ -61,15 +61,15 @@ def test_choices_the_reply_already_listed_are_referred_to_not_repeated():
                  "buttons": [{"title": "City Careers"}, {"title": "Riverbend Works"}, {"title": "No thanks"}]}]
     out = render_plain(programs)
     assert out[-1] == ("Want a caseworker from one of them to contact you? Pick one.\n"
-                       "Reply with a number: 1-2 from the list above, or 3) No thanks.")
+                       "Reply 1 or 2, or 3) No thanks")
     assert sum(text.count("City Careers") for text in out) == 1
     es = render_plain(programs, language="es")
-    assert es[-1].endswith("Elija un número: del 1 al 2 de la lista, o 3) No thanks.")
+    assert es[-1].endswith("Responda 1 o 2, o 3) No thanks")
 
 
 def test_each_message_is_rendered_separately_and_empty_ones_dropped():
     assert render_plain([{"text": "  Hi.  "}, {"text": ""}, {"text": None}, {"buttons": MENU[:1]}]) == [
-        "Hi.", "Reply 1) A job"]
+        "Hi.", "1) A job"]
 
 
 def test_message_without_buttons_is_unchanged():
