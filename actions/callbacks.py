@@ -137,7 +137,13 @@ class ActionRequestCallback(Action):
         lang, channel = language_of(tracker), channel_of(tracker)
         svc = services()
         text = tracker.latest_message.get("text") or ""
-        preferred = None if text.startswith("/") else parse_preferred_time(text)
+        if text.startswith("/"):
+            # A button, or "yes, tomorrow morning" mapped by the gateway: the time comes as a label.
+            label = next((e.get("value") for e in tracker.latest_message.get("entities") or []
+                          if e.get("entity") == "choice"), None)
+            preferred = parse_preferred_time(str(label)) if label else None
+        else:
+            preferred = parse_preferred_time(text)
         try:
             hours = StaffedHours.from_settings(svc.settings)
             window = call_window(hours)
