@@ -114,7 +114,7 @@ KEYWORD_TEXTS: dict[str, dict[str, str]] = {
                 "Your referrals stay open. To undo this, reply START.",
         # "no mas" is also how Spanish says "nothing else": ask, do not opt out.
         "stop_ask": "Do you want to stop getting texts from us? Reply STOP. If you are just done, no need to reply.",
-        "start": "{city}: You'll get our texts again. Reply HELP for help, STOP to opt out. Msg & data rates may apply.",
+        "start": "{city}: You are subscribed again. Reply HELP for help, STOP to opt out. Msg & data rates may apply.",
         "start_already": "{city}: Your texts from us are already on. Nothing changed.",
         # START sent here after the crisis reply was most likely meant for the hotline's 88788.
         "start_hotline": "{city}: Your texts from us are already on. For the Domestic Violence Hotline, call "

@@ -196,7 +196,28 @@ async def crisis_page(request: web.Request) -> web.Response:
     rows = session.execute(select(CrisisFlag, has_referral)
                            .where(CrisisFlag.created_at >= utcnow() - timedelta(days=90))
                            .order_by(CrisisFlag.created_at.desc()).limit(500)).all()
-    return render(request, "crisis.html", flags=rows)
+    return render(request, "crisis.html", flags=rows, callbacks=_callbacks(request, session))
+
+
+def _callbacks(request: web.Request, session) -> list[tuple[object, str]]:
+    """Open callback requests (a person was accepted after the crisis reply), owed soonest first, with the
+    number to call. Reading the numbers is audited like opening a case's contact."""
+    from referrals.callbacks import open_requests
+
+    requests = open_requests(session)
+    if not requests:
+        return []
+    vault = Vault(request.app[SETTINGS]["VAULT_KEY"])
+    out = []
+    for req in requests:
+        entry = session.get(ContactEntry, req.pseudonym)
+        try:
+            number = vault.open(entry.ciphertext) if entry else "none on file"
+        except KeyMissing:
+            number = "contact vault unavailable"
+        out.append((req, number))
+    staff.audit(session, current_user(request), "callbacks_view", None, detail=f"{len(out)} open")
+    return out
 
 
 # --- analysts -------------------------------------------------------------------------------------
