@@ -16,9 +16,14 @@ the subscription, as carriers do). The gateway asks `hit.applies(opted_out)`.
 `language` is the language the keyword is written in. STOP, START, HELP and INFO are what carriers tell
 everyone to send, so a gateway that already knows the resident's language should prefer that.
 
-The replies live in KEYWORD_TEXTS. English ones use only GSM-7 basic characters and fit one SMS
-(160 characters) with the default city name; Spanish ones stay in GSM-7 too (no accented vowels other
-than those GSM-7 has, as in domain.yml) and fit two (320). tests/test_keywords.py holds them to it.
+Why "no mas" only asks (kind `stop_ask`): it is not a carrier word, and in Spanish it is also "nothing
+else". The carrier words (STOP, CANCEL, END, QUIT...) stay opt-outs even mid-conversation, because
+Twilio blocks the number on them whatever we answer; the confirmation says what stops and how to undo it
+(docs/keywords.md).
+
+The replies live in KEYWORD_TEXTS, written with full accents; a `<key>_web` variant replaces `<key>` in
+the web chat (no "reply", no carrier text). On SMS bot/sms.py folds them to GSM-7; each fits one body of
+at most two segments. tests/test_keywords.py holds them to it.
 """
 
 from __future__ import annotations
