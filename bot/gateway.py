@@ -382,10 +382,15 @@ class Gateway:
         hit = match_keyword(text)
         if who in self.pending_delete and not (hit and (hit.kind == "delete" or hit.only_if_opted_out)):
             self.pending_delete.pop(who, None)  # anything else keeps the referrals
+        # The answer to "Would you like a person to call you?" after a crisis reply: "yes" is that answer,
+        # not an opt-in, and it goes through even from an opted-out number (a call, not texts, follows).
+        offered = person_offered(self.buttons.get(who))
+        if offered and hit and hit.only_if_opted_out:
+            hit = None
         opted_out, followup = await self._db(self._sms_state, who, None if hit else text)
         if hit and (hit.applies(opted_out) or (hit.only_if_opted_out and who in self.pending_delete)):
             return self._twiml(shape([await self.keyword(hit, who, "sms")], language))
-        if opted_out and not is_crisis(text):
+        if opted_out and not is_crisis(text) and not offered:
             # Nothing is sent to a number that said STOP, until START; the message is not processed.
             # A crisis is the one exception: someone in danger who writes to us gets 988 and 911.
             log_event("sms_suppressed", why="opted_out")
@@ -492,6 +497,14 @@ class Gateway:
             rasa_ok = False
         return web.json_response({"gateway": "ok", "rasa": "ok" if rasa_ok else "unavailable",
                                   "sms": "enabled" if self.validator else "disabled (no TWILIO_AUTH_TOKEN)"})
+
+
+def person_offered(buttons: list[dict[str, Any]] | None) -> bool:
+    """Whether the last choices were the offer of a person after a crisis reply ("Yes, call me" / "No")."""
+    from bot.render import first_word
+
+    return any(b.get("payload") == "/human" and first_word(str(b.get("title", ""))) in ("yes", "si")
+               for b in buttons or [])
 
 
 def open_items(language: str, programs: list[str], callback: bool) -> str:

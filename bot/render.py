@@ -98,7 +98,8 @@ _LAST = {"last", "the last", "last one", "the last one", "ultimo", "ultima", "el
 _FIRST = {"first", "the first", "first one", "the first one", "primero", "primera", "el primero", "la primera"}
 
 
-def _first_word(title: str) -> str:
+def first_word(title: str) -> str:
+    """The first word of a title, folded: 'yes', 'si', 'no'..."""
     words = re.sub(r"[^\w\s]", " ", fold(title)).split()
     return words[0] if words else ""
 
@@ -107,7 +108,7 @@ def _yes_no(folded: str, buttons: list[dict[str, Any]]) -> str | None:
     """"yes" / "si" / "no" to a choice whose options start with Yes/Si and No."""
     if folded not in YES and folded not in NO:
         return None
-    firsts = [_first_word(t) for t in _titles(buttons)]
+    firsts = [first_word(t) for t in _titles(buttons)]
     wanted = _YES_TITLES if folded in YES else ("no",)
     hits = [b for b, first in zip(buttons, firsts) if first in wanted]
     return hits[0].get("payload") if len(hits) == 1 else None
@@ -128,7 +129,7 @@ def match_choice(text: str, buttons: list[dict[str, Any]]) -> str | None:
     n = int(m.group(1)) if m else NUMBER_WORDS.get(words)
     if n is None and folded in _LAST:
         # "The last one" of a list ending in "No thanks" is the last program, not the way out.
-        n = len(buttons) - 1 if len(buttons) > 2 and _first_word(_titles(buttons)[-1]) == "no" else len(buttons)
+        n = len(buttons) - 1 if len(buttons) > 2 and first_word(_titles(buttons)[-1]) == "no" else len(buttons)
     if n is None and folded in _FIRST:
         n = 1
     if n is None:

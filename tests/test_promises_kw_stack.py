@@ -128,6 +128,22 @@ def test_si_after_quiero_morirme_records_a_callback_in_spanish(gateway):
 
 
 @SQLITE
+def test_an_opted_out_number_in_crisis_can_still_accept_a_person(gateway):
+    t = phone(gateway)
+    t.say("hi")
+    t.say("STOP")
+    crisis = t.say("i want to end my life")
+    assert "988" in crisis and "Would you like a person" in crisis, "a crisis always gets an answer"
+    reply = t.say("yes")
+    assert "subscribed again" not in reply and "at this number" in reply, t.show()
+    who = pseudonym(gateway.env["PSEUDONYM_KEY"], "sms", t.phone)
+    assert rows(gateway, CallbackRequest, CallbackRequest.pseudonym == who)
+    assert rows(gateway, OptOut, OptOut.pseudonym == who)[0].opted_out, "still opted out of texts"
+    status, twiml = t.post(t.form("i need a job"))
+    assert status == 200 and bodies(twiml) == [], "and nothing else is answered"
+
+
+@SQLITE
 @pytest.mark.parametrize("crisis, accept, lang, label", [
     ("me quiero matar", "sí, mañana en la tarde", "es", "tomorrow afternoon"),
     ("i want to kill myself", "yes, tomorrow morning", "en", "tomorrow morning"),
