@@ -35,12 +35,12 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from bot.conversation import TROUBLE, detector, handle_turn
+from bot.conversation import TROUBLE, accept_with_time, detector, handle_turn
 from bot.keywords import (KeywordHit, ReferralStatus, keyword_text, match_keyword, my_data_text, status_label,
                           status_text)
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.redact import redact
-from bot.render import render_plain
+from bot.render import match_choice, render_plain
 from bot.safety import is_crisis
 from bot.sms import MAX_CHARS, shape
 from referrals.config import ROOT, Settings
@@ -384,7 +384,8 @@ class Gateway:
             self.pending_delete.pop(who, None)  # anything else keeps the referrals
         # The answer to "Would you like a person to call you?" after a crisis reply: "yes" is that answer,
         # not an opt-in, and it goes through even from an opted-out number (a call, not texts, follows).
-        offered = person_offered(self.buttons.get(who))
+        shown = self.buttons.get(who)
+        offered = person_offered(shown) and bool(match_choice(text, shown) or accept_with_time(text, shown))
         if offered and hit and hit.only_if_opted_out:
             hit = None
         opted_out, followup = await self._db(self._sms_state, who, None if hit else text)
@@ -394,6 +395,7 @@ class Gateway:
             # Nothing is sent to a number that said STOP, until START; the message is not processed.
             # A crisis is the one exception: someone in danger who writes to us gets 988 and 911.
             log_event("sms_suppressed", why="opted_out")
+            self.buttons.pop(who, None)  # an offer of a person holds for the one message after it
             return self._twiml([])
         if followup and not opted_out:
             return self._twiml(shape([followup], language))
