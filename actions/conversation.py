@@ -34,6 +34,26 @@ class ActionDetectLanguage(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[dict[str, Any]]:
+        return self._expire_offer(tracker) + self._language(tracker)
+
+    @staticmethod
+    def _expire_offer(tracker: Tracker) -> list[dict[str, Any]]:
+        """The offer of a person holds for the one message right after it: a "yes" an hour later, after
+        other questions, must not record a callback nobody asked for."""
+        if not tracker.get_slot("callback_offered"):
+            return []
+        seen_user = False
+        for event in reversed(tracker.events):
+            if event.get("event") == "user":
+                if seen_user:
+                    break
+                seen_user = True
+            elif seen_user and event.get("event") == "action" and event.get("name") != "action_listen":
+                return [] if event.get("name") == "action_offer_callback" else [SlotSet("callback_offered", False)]
+        return [SlotSet("callback_offered", False)]
+
+    @staticmethod
+    def _language(tracker: Tracker) -> list[dict[str, Any]]:
         text = tracker.latest_message.get("text") or ""
         current = tracker.get_slot("language")
         if text.startswith("/"):

@@ -96,7 +96,7 @@ TEXTS = {
         "no": "No",
         "ask_consent_followup": "Una cosa más. ¿Podemos enviarle un texto más adelante, una sola vez, para saber cómo le fue? Su solicitud sigue igual en los dos casos.",
         "ask_consent_analytics": "¿Podemos usar sus respuestas, sin su nombre ni su número, en informes sobre a quiénes llega la ciudad? Si acepta, le haremos 2 preguntas opcionales.",
-        "ask_race_ethnicity": "Gracias. ¿Cuál es su raza u origen étnico? Puede elegir varias, por ej.: 1 4",
+        "ask_race_ethnicity": "¿Cuál es su raza u origen étnico? Puede elegir varias, por ej.: 1 4",
         "ask_race_ethnicity_web": "Gracias. ¿Cuál es su raza u origen étnico? Puede elegir varias.",
         "ask_gender": "¿Cuál es su género?",
         "consent_failed": "Perdón, no pude guardar esas respuestas por un problema de nuestro lado. Su solicitud sí quedó guardada.",
@@ -252,7 +252,7 @@ def program_line(n: int, match: Match, lang: str, status_asked: bool = False) ->
         parts.append(reach)
     elif p.address:
         parts.append(p.address)
-    elif p.url:
+    elif p.url and not reach:
         parts.append(p.url)
     if lang == "es":
         parts.append(t(lang, "spanish") if "es" in p.languages else t(lang, "english_only"))

@@ -9,16 +9,18 @@ the NLU.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from functools import lru_cache
 
 from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.render import match_choice
+from bot.render import YES, match_choice
 from bot.safety import is_crisis
+from referrals.callbacks import parse_preferred_time
 from referrals.config import ROOT
-from referrals.language import LanguageDetector
+from referrals.language import LanguageDetector, fold
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,29 @@ TROUBLE = {
     "es": "Perdon, tenemos un problema tecnico. Intente de nuevo en unos minutos. "
           "Si esta en peligro, llame al 911. Para apoyo en crisis, llame o texto al 988.",
 }
+
+
+_ZIP_WITH_O = re.compile(r"[0-9oO]{5}(?:-[0-9oO]{4})?")
+
+
+def zip_typo(text: str) -> str:
+    """"471O4" (a letter O for a zero, common on phone keyboards) is the ZIP 47104; other text is unchanged."""
+    if _ZIP_WITH_O.fullmatch(text) and not text.isdigit() and sum(c.isdigit() for c in text) >= 3:
+        return text.replace("o", "0").replace("O", "0")
+    return text
+
+
+def accept_with_time(text: str, buttons: list[dict[str, Any]]) -> str | None:
+    """"yes, tomorrow morning" / "sí, después de las 3" to the offer of a person after a crisis reply: the
+    accept payload, carrying the time as a label from a closed vocabulary (never the words)."""
+    accept = next((b.get("payload") for b in buttons or [] if b.get("payload") == "/human"), None)
+    if not accept:
+        return None
+    words = re.sub(r"[^\w\s:]", " ", fold(text)).split()
+    if not words or words[0] not in YES:
+        return None
+    preferred = parse_preferred_time(text)
+    return accept + (f'{{"choice":"{preferred.label("en")}"}}' if preferred else "")
 
 
 @lru_cache(maxsize=1)
@@ -61,10 +86,10 @@ async def handle_turn(rasa: RasaClient, sender: str, text: str, channel: str, la
             # The text stays here; the language it was written in goes along so the reply matches.
             metadata["language"] = detector().detect(text)
         else:
-            message = text
+            message = text = zip_typo(text)
             if text and not text.startswith("/") and len(text) <= 40:
                 buttons = known_buttons if known_buttons is not None else await rasa.last_buttons(sender)
-                payload = match_choice(text, buttons)
+                payload = match_choice(text, buttons) or accept_with_time(text, buttons)
                 if payload:
                     message = payload
         messages = await rasa.send(sender, message, metadata)

@@ -29,11 +29,13 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import date
 import logging
 import re
 import secrets
 import time
 import traceback
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,21 +47,24 @@ from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from bot.conversation import TROUBLE, Turn, detector, handle_turn
-from bot.keywords import KeywordHit, keyword_text, match_keyword, my_data_text
+from bot.conversation import TROUBLE, Turn, accept_with_time, detector, handle_turn
+from bot.keywords import (KeywordHit, ReferralStatus, keyword_text, match_keyword, my_data_text, status_label,
+                          status_text)
 from bot.limits import Limit, Limiter
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.stores import (ConversationStore, RedisStateStore, StateStore, claim_message, finish_message,
                         message_state, tracker_store_url, undo_turn)
 from bot.redact import redact
-from bot.render import render_plain
+from bot.render import match_choice, render_plain
 from bot.safety import is_crisis
 from bot.sms import MAX_CHARS, shape
 from referrals.config import ROOT, Settings
-from referrals.db import has_open_referral, make_engine, make_sessionmaker, save_contact
+from referrals.callbacks import open_request, parse_preferred_time, set_preferred_time
+from referrals.db import has_open_referral, load_programs, make_engine, make_sessionmaker, save_contact
 from referrals.keys import check_vault
 from referrals.followups import TEXTS as FOLLOWUP_TEXTS, parse_answer, pending_case, record_answer
-from referrals.privacy import delete_resident, flag_crisis, held_data, is_opted_out, set_opted_out
+from referrals.privacy import (delete_resident, flag_crisis, held_data, is_opted_out, open_work, recent_crisis,
+                               set_opted_out)
 from referrals.vault import Vault, pseudonym
 
 logger = logging.getLogger("bot.gateway")
@@ -76,6 +81,8 @@ SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{24}\.[A-Za-z0-9_-]{22}$")
 TWILIO_FORM = "application/x-www-form-urlencoded"
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,24}$")
 
+PENDING_SECONDS = 15 * 60  # how long a DELETE confirmation or a preferred call time may follow
+
 NOTICES = {
     "en": {
         "media_only": "Thanks! I can only read text. Please tell me in words what you need help with.",
@@ -85,6 +92,8 @@ NOTICES = {
         "contact_invalid": "Please enter a US phone number (10 digits) or an email address.",
         "contact_no_referral": "There is no referral to attach this to yet.",
         "slow_down": "You're sending messages too fast. Please wait a minute, then try again.",
+        "callback_time": "Thanks. We noted {when} as a good time to call you.",
+        "callback_contact_saved": "Thank you. A person from the city will use this to contact you.",
     },
     "es": {
         "media_only": "Gracias. Solo puedo leer texto. Por favor, escriba con palabras en que necesita ayuda.",
@@ -94,6 +103,8 @@ NOTICES = {
         "contact_invalid": "Escriba un numero de telefono de EE. UU. (10 digitos) o un correo electronico.",
         "contact_no_referral": "Todavia no hay un referido para guardar este dato.",
         "slow_down": "Esta enviando mensajes muy rapido. Espere un minuto y vuelva a intentarlo.",
+        "callback_time": "Gracias. Anotamos {when} como buena hora para llamarle.",
+        "callback_contact_saved": "Gracias. Una persona de la ciudad lo usará para comunicarse con usted.",
     },
 }
 
@@ -121,6 +132,20 @@ def guess_language(text: str) -> str:
 def clean_text(raw: str) -> str:
     """Drop control characters (binary junk, NULs) but keep newlines; the rest is the resident's text."""
     return "".join(c for c in raw if c in "\n\t" or (c >= " " and c != "\x7f")).strip()
+
+
+class LRU(OrderedDict):
+    """A small bounded map for what a conversation may do with its very next message (kept in this process)."""
+
+    def __init__(self, size: int = 50_000):
+        super().__init__()
+        self.size = size
+
+    def put(self, key: str, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
 
 
 @dataclass
@@ -171,6 +196,11 @@ class Gateway:
         self.new_sessions = Limiter(Limit.parse(settings["RATE_LIMIT_NEW_SESSIONS"], "RATE_LIMIT_NEW_SESSIONS"))
         self.by_session = Limiter(Limit.parse(settings["RATE_LIMIT_SESSION"], "RATE_LIMIT_SESSION"))
         self.by_number = Limiter(Limit.parse(settings["RATE_LIMIT_NUMBER"], "RATE_LIMIT_NUMBER"))
+        # Per conversation, for the next message only: a DELETE waiting for its confirmation, and a
+        # callback request that may take a preferred time ("after 3pm"). Both expire (monotonic deadline).
+        # Kept in this process (a known gap with several gateways: docs/operations.md).
+        self.pending_delete = LRU()
+        self.awaiting_time = LRU()
         self.http: aiohttp.ClientSession | None = None
         self.rasa: RasaClient | None = None
 
@@ -236,12 +266,13 @@ class Gateway:
                 sent = True
                 turn = await handle_turn(self.rasa, sender, redaction.text, channel, language,
                                          known_buttons=buttons if buttons is not None else [], metadata=meta)
-                visible, created, ask_contact = [], False, False
+                visible, created, ask_contact, callback = [], False, False, False
                 for m in turn.messages:
                     custom = m.get("custom")
                     if isinstance(custom, dict):
                         created = created or bool(custom.get("referral_created"))
                         ask_contact = ask_contact or bool(custom.get("ask_contact"))
+                        callback = callback or bool(custom.get("callback_requested"))
                         if custom.get("multi_select") and visible:
                             visible[-1]["multiple"] = True  # pick-all-that-apply: checkboxes on the web
                         continue
@@ -264,16 +295,20 @@ class Gateway:
         except (TimeoutError, SQLAlchemyError, OSError) as exc:
             log_event("turn_failed", channel=channel, error=type(exc).__name__)
             turn = Turn(messages=[{"text": TROUBLE.get(language, TROUBLE["en"])}], crisis=is_crisis(text), failed=True)
-            visible, created, crisis, ask_contact = turn.messages, False, turn.crisis, False
+            visible, created, crisis, ask_contact, callback = turn.messages, False, turn.crisis, False, False
         if turn.failed and sent:
             self.undo_later(sender, turn_id, started_wall, before)
+        if callback and not turn.failed:
+            self.awaiting_time.put(sender, time.monotonic() + PENDING_SECONDS)
         log_event("turn", channel=channel, ok=not turn.failed, crisis=crisis, referral=created and not turn.failed,
+                  callback=callback and not turn.failed,
                   redacted=sum(redaction.counts.values()), ms=round((time.monotonic() - started) * 1000, 1))
         if turn.failed:
             return Reply([{"text": m.get("text") or "", "buttons": []} for m in turn.messages], language,
                          failed=True, crisis=crisis, extra={"turn": turn_id, "started": started_wall, "before": before})
         return Reply(visible, language, referral_created=created, failed=False, crisis=crisis,
-                     ask_contact=ask_contact, extra={"turn": turn_id, "started": started_wall, "before": before})
+                     ask_contact=ask_contact, extra={"turn": turn_id, "started": started_wall, "before": before,
+                                                     "callback_requested": callback})
 
     def undo_later(self, sender: str, turn_id: str, started_wall: float,
                    before: tuple[str | None, list[dict[str, Any]] | None] = (None, None)) -> None:
@@ -301,6 +336,27 @@ class Gateway:
             log_event("undo_failed", part="rasa", error=str(exc))
         log_event("turn_undone", **{k: v for k, v in undone.items() if v})
 
+    def _pending(self, store: LRU, who: str) -> bool:
+        """Whether `who` has an unexpired entry in `store`; the entry is used up either way."""
+        deadline = store.pop(who, None)
+        return deadline is not None and time.monotonic() < deadline
+
+    async def preferred_time(self, who: str, text: str, language: str) -> str | None:
+        """Right after a callback request, "after 3pm" or "mañana en la tarde" is the time to call: noted
+        on the request (as a label from a closed vocabulary, never the words), and thanked for."""
+        if not self._pending(self.awaiting_time, who):
+            return None
+        preferred = parse_preferred_time(text)
+        if preferred is None or not await self._db(self._set_preferred_time, who, preferred):
+            return None
+        log_event("callback_time")
+        notices = NOTICES.get(language, NOTICES["en"])
+        return notices["callback_time"].format(when=preferred.label(language))
+
+    def _set_preferred_time(self, who: str, preferred) -> bool:
+        with self.sessions.begin() as session:
+            return set_preferred_time(session, who, preferred)
+
     async def _db(self, fn, *args):
         return await asyncio.to_thread(fn, *args)
 
@@ -327,9 +383,12 @@ class Gateway:
             log_event("followup_answer", outcome=key)
             return False, FOLLOWUP_TEXTS.get(case.language, FOLLOWUP_TEXTS["en"])[key]
 
-    def _has_referral(self, who: str) -> bool:
+    def _contact_purpose(self, who: str) -> str | None:
+        """What a contact typed in the widget is for: "referral", "callback", or None (nothing yet)."""
         with self.sessions() as session:
-            return has_open_referral(session, who)
+            if has_open_referral(session, who):
+                return "referral"
+            return "callback" if open_request(session, who) is not None else None
 
     # --- abuse: who is asking, signed session ids, payload strings, rate limits -------------------
 
@@ -371,29 +430,52 @@ class Gateway:
 
     # --- keywords, answered before the NLU ------------------------------------------------------
 
-    def _keyword_reply(self, hit: KeywordHit, who: str, language: str) -> tuple[str, bool]:
+    def _keyword_reply(self, hit: KeywordHit, who: str, language: str, channel: str,
+                       confirmed: bool) -> tuple[str, bool]:
         """Carry out a keyword in the database; the reply, and whether Rasa's memory must be wiped."""
         city = self.settings["CITY_NAME"]
         with self.sessions.begin() as session:
             if hit.kind == "stop":
                 set_opted_out(session, who, True)
             elif hit.kind == "start":
-                set_opted_out(session, who, False)
+                if is_opted_out(session, who):
+                    set_opted_out(session, who, False)
+                else:
+                    # Not opted out: nothing to undo. After a crisis reply, START was most likely meant for
+                    # the hotline's 88788, so say how to reach it instead of "subscribed again".
+                    kind = "start_hotline" if recent_crisis(session, who) else "start_already"
+                    return keyword_text(kind, language, city, channel=channel), False
             elif hit.kind == "delete":
+                programs, callback = open_work(session, who)
+                if (programs or callback) and not confirmed:
+                    self.pending_delete.put(who, time.monotonic() + PENDING_SECONDS)
+                    return keyword_text("delete_confirm", language, city, channel=channel,
+                                        items=open_items(language, programs, callback)), False
                 delete_resident(session, who)
-                return keyword_text("delete", language, city), True
-            elif hit.kind in ("mydata", "status"):
+                return keyword_text("delete", language, city, channel=channel), True
+            elif hit.kind == "status":
+                held = held_data(session, who)
+                phones = {p.id: p.phone for p in load_programs(session)} if held.referrals else {}
+                return status_text(language, city, [
+                    ReferralStatus(r["program"], r["reference"], r["status"], date.fromisoformat(r["date"]),
+                                   phones.get(r["program_id"])) for r in held.referrals], channel=channel), False
+            elif hit.kind == "mydata":
                 held = held_data(session, who)
                 return my_data_text(
-                    language, city, contact_on_file=held.has_contact,
-                    referrals=[f"{r['program']} ({r['status']})" for r in held.referrals],
+                    language, city, contact_on_file=held.has_contact, channel=channel,
+                    referrals=[f"{r['program']} ({status_label(language, r['status'])})" for r in held.referrals],
                     consents=[(scope, when) for scope, (granted, when) in held.consents.items() if granted]), False
-        return keyword_text(hit.kind, language, city), False
+        return keyword_text(hit.kind, language, city, channel=channel), False
 
     async def keyword(self, hit: KeywordHit, who: str, channel: str) -> str:
         language = (await self.remembered(who))[0] or hit.language
-        reply, forget = await self._db(self._keyword_reply, hit, who, language)
+        # A DELETE (or yes) right after "Reply DELETE again to confirm" is the confirmation.
+        confirmed = self._pending(self.pending_delete, who) and (hit.kind == "delete" or hit.only_if_opted_out)
+        if confirmed:
+            hit = KeywordHit("delete", hit.language)
+        reply, forget = await self._db(self._keyword_reply, hit, who, language, channel, confirmed)
         if forget:
+            self.awaiting_time.pop(who, None)
             await self._db(self.state.forget, who)
             try:  # the conversation itself goes too: every event of it, from Rasa's store
                 await self._db(self.conversations.delete, who)
@@ -510,15 +592,26 @@ class Gateway:
             media = 0
         too_long = len(raw) > MAX_CHARS
         hit = match_keyword(text) if text and not too_long else None
+        if who in self.pending_delete and not (hit and (hit.kind == "delete" or hit.only_if_opted_out)):
+            self.pending_delete.pop(who, None)  # anything else keeps the referrals
+        # The answer to "Would you like a person to call you?" after a crisis reply: "yes" is that answer,
+        # not an opt-in, and it goes through even from an opted-out number (a call, not texts, follows).
+        shown = (await self.remembered(who))[1]
+        offered = bool(text) and person_offered(shown) and bool(match_choice(text, shown)
+                                                               or accept_with_time(text, shown))
+        if offered and hit and hit.only_if_opted_out:
+            hit = None
         # The opt-out is read before anything is sent: no notice reaches a number that texted STOP.
         opted_out, followup = await self._db(self._sms_state, who, text if text and not hit and not too_long
                                              else None)
-        if hit and hit.applies(opted_out):
-            return [await self.keyword(hit, who, "sms")], True
-        if opted_out and not (text and not too_long and is_crisis(text)):
+        if hit and (hit.applies(opted_out) or (hit.only_if_opted_out and who in self.pending_delete)):
+            return shape([await self.keyword(hit, who, "sms")], language), True
+        if opted_out and not (text and not too_long and is_crisis(text)) and not offered:
             # Nothing is sent to a number that said STOP, until START; the message is not processed.
             # A crisis is the one exception: someone in danger who writes to us gets 988 and 911.
             log_event("sms_suppressed", why="opted_out")
+            if shown:  # an offer of a person holds for the one message after it
+                await self._db(self.state.put, who, language, [])
             return [], True
         notices = NOTICES[language]
         if not self.by_number.hit(who):
@@ -533,18 +626,21 @@ class Gateway:
             log_event("sms_notice", why="media_only" if media else "empty")
             return [notices["media_only" if media else "empty"]], True
         if followup and not opted_out:
-            return [followup], True
+            return shape([followup], language), True
+        noted = await self.preferred_time(who, text, language)
+        if noted:
+            return shape([noted], language), True
         reply = await self.turn(who, text, "sms", language, deadline=deadline)
         if reply.failed:
             return [m["text"] for m in reply.messages], False
-        if reply.referral_created:
-            # The number is kept only now, sealed, because the resident asked to be contacted.
+        if reply.referral_created or reply.extra.get("callback_requested"):
+            # The number is kept only now, sealed, because the resident asked to be contacted or called.
             try:
                 await self._db(self._seal_contact, who, "sms", sender_number)
             except asyncio.CancelledError:
                 self.undo_later(who, reply.extra["turn"], reply.extra["started"], reply.extra["before"])
                 raise
-        rendered = render_plain(reply.messages, reply.language)
+        rendered = render_plain(reply.messages, reply.language, previous=shown)
         return shape(rendered, reply.language), True
 
     def _bad_signature(self, request: web.Request, why: str) -> web.Response:
@@ -606,11 +702,19 @@ class Gateway:
             return web.json_response({"session": session, "language": language,
                                       "messages": [{"text": NOTICES[language]["empty"], "buttons": []}]})
         hit = match_keyword(text)
+        if who in self.pending_delete and not (hit and (hit.kind == "delete" or hit.only_if_opted_out)):
+            self.pending_delete.pop(who, None)
+        if hit and hit.only_if_opted_out and who in self.pending_delete:
+            hit = KeywordHit("delete", hit.language)  # "yes" confirms the DELETE just asked about
         if hit and hit.kind in ("mydata", "delete", "help", "status"):
             reply_text = await self.keyword(hit, who, "web")
             return web.json_response({"session": session, "language": language if remembered_language else hit.language,
                                       "messages": [{"text": reply_text, "buttons": []}], "ask_contact": False,
-                                      "forgotten": hit.kind == "delete"})
+                                      "forgotten": hit.kind == "delete" and who not in self.pending_delete})
+        noted = await self.preferred_time(who, text, language)
+        if noted:
+            return web.json_response({"session": session, "language": language, "ask_contact": False,
+                                      "messages": [{"text": noted, "buttons": []}]})
         kind, contact = find_contact(text)
         if kind and await self._awaiting_contact(who):
             # Typed in the chat box instead of the contact field: it goes to the vault all the same, and
@@ -624,7 +728,8 @@ class Gateway:
             reply = await self.turn(who, text, "web", language)
         status = 200 if not reply.failed else 503
         return web.json_response({"session": session, "language": reply.language, "messages": reply.messages,
-                                  "ask_contact": reply.ask_contact}, status=status)
+                                  "ask_contact": reply.ask_contact or reply.extra.get("callback_requested", False)},
+                                 status=status)
 
     async def _awaiting_contact(self, who: str) -> bool:
         """Whether this conversation is at the web contact step (asked of Rasa: any replica can answer)."""
@@ -662,11 +767,13 @@ class Gateway:
             return web.json_response({"ok": not reply.failed, "session": session, "language": reply.language,
                                       "messages": reply.messages, "ask_contact": reply.ask_contact},
                                      status=200 if not reply.failed else 503)
-        if not await self._db(self._has_referral, who):
+        purpose = await self._db(self._contact_purpose, who)
+        if purpose is None:
             return web.json_response({"error": notices["contact_no_referral"]}, status=409)
         await self._db(self._seal_contact, who, kind, value)  # a new contact for an existing referral
         log_event("contact_saved", channel="web", kind=kind)
-        return web.json_response({"ok": True, "message": notices["contact_saved"]})
+        return web.json_response({"ok": True, "message": notices["contact_saved" if purpose == "referral"
+                                                                  else "callback_contact_saved"]})
 
     # --- pages --------------------------------------------------------------------------------
 
@@ -728,6 +835,28 @@ def find_contact(text: str) -> tuple[str | None, str]:
             if kind:
                 return kind, value
     return None, ""
+
+
+def person_offered(buttons: list[dict[str, Any]] | None) -> bool:
+    """Whether the last choices were the offer of a person after a crisis reply ("Yes, call me" / "No")."""
+    from bot.render import first_word
+
+    return any(b.get("payload") == "/human" and first_word(str(b.get("title", ""))) in ("yes", "si")
+               for b in buttons or [])
+
+
+def open_items(language: str, programs: list[str], callback: bool) -> str:
+    """'1 open referral(s): Riverbend Works and a call-back request', for the DELETE confirmation."""
+    from bot.keywords import KEYWORD_TEXTS
+
+    texts = KEYWORD_TEXTS.get(language, KEYWORD_TEXTS["en"])
+    parts = []
+    if programs:
+        names = ", ".join(programs[:2]) + (f" (+{len(programs) - 2})" if len(programs) > 2 else "")
+        parts.append(texts["open_referrals"].format(n=len(programs), names=names))
+    if callback:
+        parts.append(texts["open_callback"])
+    return (" y " if language == "es" else " and ").join(parts)
 
 
 def parse_contact(text: str) -> tuple[str | None, str]:

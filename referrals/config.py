@@ -81,6 +81,9 @@ SETTINGS: tuple[Setting, ...] = (
             "store (needed when more than one Rasa serves); empty means the database and one Rasa", secret=True),
     Setting("ACTIONS_URL", "", "Base URL of the action server the gateway's health check asks; empty means "
             "http://127.0.0.1:ACTIONS_PORT"),
+    Setting("STAFFED_HOURS", "Mon-Fri 09:00-17:00", "When city staff answer callback requests (days and "
+            "24-hour times, e.g. 'Mon-Fri 09:00-17:00'); the assistant promises a call only within them"),
+    Setting("CITY_TIMEZONE", "America/Indiana/Indianapolis", "IANA time zone of STAFFED_HOURS"),
     Setting("PORTAL_HOST", "127.0.0.1", "Address the caseworker portal listens on (keep it on an internal network)"),
     Setting("PORTAL_PORT", "8081", "Port of the caseworker portal"),
     Setting("REPORT_FISCAL_YEAR_START", "1", "Month (1-12) the city's fiscal year starts in; equity releases cover "

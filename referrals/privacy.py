@@ -7,6 +7,8 @@
   they were shown. Deleted with the resident.
 - `crisis_flags` tells staff a conversation hit the crisis reply: when, channel, language. Never the
   words that triggered it. Deleted with the resident (when one exists) or by retention.
+- `callback_requests` (referrals/callbacks.py): a person was accepted after the crisis reply. Deleted
+  with the resident or by retention, like the crisis flags.
 - `delete_resident` removes the residents row, and with it (foreign-key cascade) the contact vault entry,
   the referral cases, their events and the consents. The anonymous referral log stays: its rows carry
   a random `log_id` that only the deleted residents row linked to the pseudonym.
@@ -22,6 +24,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, delete, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from referrals.callbacks import CallbackRequest
 from referrals.db import (Base, ContactEntry, InboundMessage, ReferralCase, ReferralLogEntry, Resident,
                           get_or_create_resident,
                           utcnow)
@@ -131,7 +134,8 @@ def held_data(session: Session, pseudonym: str) -> HeldData:
                             .order_by(ReferralCase.created_at)).all()
     return HeldData(
         referrals=[{"program": c.program_name, "status": c.status, "need": c.need,
-                    "date": c.created_at.date().isoformat()} for c in cases],
+                    "date": c.created_at.date().isoformat(), "reference": c.id[:8].upper(),
+                    "program_id": c.program_id} for c in cases],
         consents={scope: (c.granted, c.recorded_at.date())
                   for scope, c in current_consents(session, pseudonym).items()},
         has_contact=session.get(ContactEntry, pseudonym) is not None,
@@ -144,6 +148,23 @@ def _day(value: datetime) -> datetime:
     from referrals.staff import as_utc
 
     return as_utc(value).replace(hour=0, minute=0, second=0, microsecond=0)
+OPEN_STATUSES = ("new", "claimed", "contacted")  # a caseworker still has work to do on these
+
+
+def open_work(session: Session, pseudonym: str) -> tuple[list[str], bool]:
+    """What DELETE would cancel: the programs of open referrals, and whether a callback is still owed."""
+    programs = session.scalars(select(ReferralCase.program_name).where(
+        ReferralCase.resident_pseudonym == pseudonym, ReferralCase.status.in_(OPEN_STATUSES))
+        .order_by(ReferralCase.created_at)).all()
+    callback = session.scalar(select(func.count()).select_from(CallbackRequest).where(
+        CallbackRequest.pseudonym == pseudonym, CallbackRequest.status == "open")) or 0
+    return list(programs), callback > 0
+
+
+def recent_crisis(session: Session, pseudonym: str, within: timedelta = timedelta(hours=24)) -> bool:
+    """Whether this conversation got the crisis reply lately (START is then most likely meant for 88788)."""
+    return (session.scalar(select(func.count()).select_from(CrisisFlag).where(
+        CrisisFlag.pseudonym == pseudonym, CrisisFlag.created_at >= utcnow() - within)) or 0) > 0
 
 
 def delete_resident(session: Session, pseudonym: str) -> dict[str, int]:
@@ -173,6 +194,8 @@ def delete_resident(session: Session, pseudonym: str) -> dict[str, int]:
         for entry in session.scalars(select(AuditEntry).where(AuditEntry.referral_id == case_id)).all():
             entry.referral_id, entry.at = None, _day(entry.at)
     counts["crisis_flags"] = session.execute(delete(CrisisFlag).where(CrisisFlag.pseudonym == pseudonym)).rowcount
+    counts["callback_requests"] = session.execute(
+        delete(CallbackRequest).where(CallbackRequest.pseudonym == pseudonym)).rowcount
     counts["residents"] = session.execute(delete(Resident).where(Resident.pseudonym == pseudonym)).rowcount
     session.flush()
     return counts
@@ -191,11 +214,14 @@ def purge_expired(session: Session, days: int, now: datetime | None = None) -> d
         select(Resident.pseudonym).outerjoin(latest_case, latest_case.c.resident_pseudonym == Resident.pseudonym)
         .where(Resident.last_activity_at < cutoff)
         .where((latest_case.c.at.is_(None)) | (latest_case.c.at < cutoff))).all()
-    totals = {"residents": 0, "referral_cases": 0, "contact_vault": 0, "consents": 0, "crisis_flags": 0}
+    totals = {"residents": 0, "referral_cases": 0, "contact_vault": 0, "consents": 0, "crisis_flags": 0,
+              "callback_requests": 0}
     for pseudonym in expired:
         for key, n in delete_resident(session, pseudonym).items():
             totals[key] += n
     totals["crisis_flags"] += session.execute(delete(CrisisFlag).where(CrisisFlag.created_at < cutoff)).rowcount
+    totals["callback_requests"] += session.execute(
+        delete(CallbackRequest).where(CallbackRequest.requested_at < cutoff)).rowcount
     totals["inbound_messages"] = session.execute(
         delete(InboundMessage).where(InboundMessage.received_at < now - timedelta(days=MESSAGE_SID_DAYS))).rowcount
     session.flush()

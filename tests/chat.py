@@ -103,12 +103,25 @@ def bodies(twiml: str) -> list[str]:
     return [("".join(m.itertext())) for m in root.findall("Message")]
 
 
+_CHOICE = re.compile(r"(?:^|\s)(\d+)\) (.*?)(?=(?:,| or| o)? \d+\) |$)")
+
+
 def pick(reply: str, words: str) -> str:
-    """The number of the numbered choice whose title contains `words`."""
+    """The number of the numbered choice whose title contains `words` (accents ignored): on a line of
+    its own ("2) Training"), several on one line ("1) Yes or 2) No") or a listed program ("3. Name. ...")."""
+    from referrals.language import fold
+
+    def norm(x: str) -> str:
+        return fold(x).replace("\u00f1", "n")
+
     for line in reply.splitlines():
-        m = re.match(r"\s*(\d+)\) (.*)", line)
-        if m and words.lower() in m.group(2).lower():
-            return m.group(1)
+        choices = [(m.group(1), m.group(2)) for m in _CHOICE.finditer(line)]
+        listed = re.match(r"\s*(\d+)\. (.*)", line)
+        if listed:
+            choices.append((listed.group(1), listed.group(2)))
+        for number, title in choices:
+            if norm(words) in norm(title):
+                return number
     raise AssertionError(f"no choice with {words!r} in:\n{reply}")
 
 

@@ -136,7 +136,7 @@ def test_both_consents_then_demographics_are_stored_with_wording_and_only_on_the
     r = chat(stack)
     started = datetime.now(timezone.utc)
     reply = refer(r)
-    assert EN["ask_consent_followup"] in reply and "1) Yes\n2) No" in reply, r.show()
+    assert EN["ask_consent_followup"] in reply and "1) Yes or 2) No" in reply, r.show()
     assert "Anything else" not in reply, "the closing question comes after the consents"
     reply = r.say("1")
     assert EN["ask_consent_analytics"] in reply, r.show()
@@ -278,7 +278,7 @@ def test_a_different_need_during_the_consents_starts_its_questions(stack):
 def test_spanish_consents_and_demographics(stack):
     r = chat(stack)
     reply = refer(r, spanish=True)
-    assert ES["ask_consent_followup"] in reply and "1) Sí\n2) No" in reply, r.show()
+    assert ES["ask_consent_followup"] in reply and "1) Sí" in reply and "2) No" in reply, r.show()
     reply = r.say("si")
     assert ES["ask_consent_analytics"] in reply, r.show()
     reply = r.say("1")

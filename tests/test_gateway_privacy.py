@@ -14,6 +14,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from bot.sms import plain_gsm, segments
 from referrals.config import ROOT, Settings
 from referrals.db import ContactEntry, ReferralCase, ReferralLogEntry, Resident, make_engine, make_sessionmaker, utcnow
 from referrals.outbound import Outbound
@@ -91,7 +92,7 @@ def test_stop_confirms_once_then_nothing_is_sent_until_start(gateway, fake_twili
 
 
 @pytest.mark.parametrize("word", ["STOP", "stopall", "Unsubscribe.", "cancel", "END", "quit", "revoke", "optout",
-                                  "PARAR", "alto", "No Más", "no mas"])
+                                  "PARAR", "alto", "BAJA", "cancelar"])
 def test_every_stop_word_opts_out(gateway, word):
     t = texter(gateway)
     t.say("hi")
@@ -116,7 +117,7 @@ def test_spanish_stop_and_help_answer_in_spanish(gateway):
     t.say("hola necesito trabajo")
     help_reply = t.say("AYUDA")
     assert "(555) 010-0311" in help_reply and "BAJA" in help_reply and "tarifas" in help_reply
-    assert "no le enviaremos mas mensajes" in t.say("parar")
+    assert plain_gsm("No le enviaremos más mensajes") in t.say("parar")
 
 
 def test_help_says_who_how_to_reach_a_person_and_how_to_opt_out(gateway):
@@ -124,7 +125,8 @@ def test_help_says_who_how_to_reach_a_person_and_how_to_opt_out(gateway):
     reply = t.say("help")
     assert "City of Riverbend" in reply and "(555) 010-0311" in reply
     assert "STOP" in reply and "Msg & data rates may apply" in reply
-    assert len(reply) <= 160
+    assert "MY DATA" in reply and "STATUS" in reply and "DELETE" in reply
+    assert segments(reply).segments <= 2
 
 
 # --- MY DATA and DELETE -----------------------------------------------------------------------
@@ -135,7 +137,8 @@ def test_my_data_then_delete_leaves_no_way_back_to_the_number(gateway):
     reference = re.search(r"reference is ([0-9A-F]{8})", refer(t)).group(1).lower()
     who = sms_pseudonym(gateway, t.phone)
     mine = t.say("my data")
-    assert "your number, encrypted" in mine and "(new)" in mine and "be contacted" in mine
+    assert "your number, encrypted" in mine and "waiting for a caseworker" in mine and "be contacted" in mine
+    assert "(new)" not in mine
     with sessions(gateway)() as s:
         resident = s.get(Resident, who)
         log_id = resident.log_id
@@ -143,7 +146,9 @@ def test_my_data_then_delete_leaves_no_way_back_to_the_number(gateway):
         assert log_rows
 
     reply = t.say("DELETE")
-    assert "deleted your number and your referrals" in reply
+    assert "1 open referral" in reply and "DELETE again" in reply, "an open referral is not erased unasked"
+    reply = t.say("DELETE")
+    assert "deleted your number, your referrals" in reply
     with sessions(gateway)() as s:
         assert s.get(Resident, who) is None and s.get(ContactEntry, who) is None
         assert s.scalars(select(ReferralCase).where(ReferralCase.resident_pseudonym == who)).all() == []
@@ -164,7 +169,7 @@ def test_my_data_then_delete_leaves_no_way_back_to_the_number(gateway):
 def test_borrar_in_spanish(gateway):
     t = texter(gateway)
     t.say("hola")
-    assert "Borramos su numero" in t.say("BORRAR")
+    assert plain_gsm("Borramos su número") in t.say("BORRAR")
 
 
 # --- crisis -----------------------------------------------------------------------------------

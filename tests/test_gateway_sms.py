@@ -114,7 +114,7 @@ def test_spanish_sms_conversation_reaches_a_stored_referral(gateway):
     assert "codigo postal" in reply.lower(), t.show()
     reply = answer_questions(t.say, t.say("47102"))
     assert "2 dias habiles" in reply, t.show()
-    assert "Responda con un numero" in reply
+    assert "Responda 1" in reply, "the programs listed are referred to by number"
     reply = t.say("uno")
     assert "referencia" in reply.lower(), t.show()
     who = sms_pseudonym(gateway, t.phone)

@@ -11,7 +11,7 @@ from bot.keywords import (
     KEYWORD_TEXTS, PERSON_PHONE, KeywordHit, keyword_text, match_keyword, my_data_text,
 )
 from bot.safety import is_crisis
-from bot.sms import GSM7_BASIC, segments
+from bot.sms import GSM7_BASIC, cost, segments, shape
 from referrals.config import ROOT
 
 CITY = "City of Riverbend"
@@ -24,8 +24,8 @@ LONG_CITY = "Consolidated City and County of Riverbend"  # 41 characters: a real
     ("unsubscribe", "stop", "en"), ("Cancel", "stop", "en"), ("END", "stop", "en"), ("quit", "stop", "en"),
     ("REVOKE", "stop", "en"), ("optout", "stop", "en"), ("OPT OUT", "stop", "en"), ("opt-out", "stop", "en"),
     ("stop please", "stop", "en"), ("please stop", "stop", "en"), ("stop texting me", "stop", "en"),
-    ("PARAR", "stop", "es"), ("alto", "stop", "es"), ("\u00a1ALTO!", "stop", "es"), ("NO MAS", "stop", "es"),
-    ("no m\u00e1s", "stop", "es"), ("NO M\u00c1S", "stop", "es"), ("cancelar", "stop", "es"),
+    ("PARAR", "stop", "es"), ("alto", "stop", "es"), ("\u00a1ALTO!", "stop", "es"), ("NO MAS", "stop_ask", "es"),
+    ("no m\u00e1s", "stop_ask", "es"), ("NO M\u00c1S", "stop_ask", "es"), ("cancelar", "stop", "es"),
     ("Detener", "stop", "es"), ("BAJA", "stop", "es"), ("baja por favor", "stop", "es"),
     ("no mas mensajes", "stop", "es"),
     ("START", "start", "en"), ("start", "start", "en"), ("Unstop", "start", "en"), ("COMENZAR", "start", "es"),
@@ -72,28 +72,32 @@ def test_no_keyword_is_taken_for_a_crisis():
 
 
 def fits_sms(text: str, language: str) -> list[str]:
+    """Problems of `text` once shaped for SMS as the gateway sends it: one body, GSM-7, two segments."""
     problems = []
-    bad = sorted({c for c in text if c not in GSM7_BASIC})
-    if bad:
-        problems.append(f"characters outside GSM-7 basic: {bad}")
-    seg = segments(text)
-    if seg.encoding != "GSM-7":
-        problems.append(str(seg))
-    if len(text) > 320:
-        problems.append(f"{len(text)} characters")
+    bodies = shape([text], language)
+    if len(bodies) != 1:
+        problems.append(f"{len(bodies)} messages")
+    for body in bodies:
+        bad = sorted({c for c in body if c not in GSM7_BASIC})
+        if bad:
+            problems.append(f"characters outside GSM-7 basic: {bad}")
+        seg = segments(body)
+        if seg.encoding != "GSM-7" or seg.segments > 2:
+            problems.append(str(seg))
     return problems
 
 
 @pytest.mark.parametrize("language", ["en", "es"])
-@pytest.mark.parametrize("kind", ["stop", "start", "help", "delete"])
+@pytest.mark.parametrize("kind", ["stop", "stop_ask", "start", "start_already", "start_hotline", "help", "delete"])
 def test_replies_fit_a_basic_phone(kind, language):
     for city in (CITY, LONG_CITY):
-        text = keyword_text(kind, language, city)
-        assert fits_sms(text, language) == [], text
-        assert city in text
-    if language == "en":
+        for channel in ("sms", "web"):
+            text = keyword_text(kind, language, city, channel=channel)
+            assert fits_sms(text, language) == [], text
+            assert kind == "stop_ask" or city in text
+    if kind in ("start_already", "stop_ask", "delete"):
         # One SMS with the default city name.
-        assert len(keyword_text(kind, language, CITY)) <= 160
+        assert cost(shape([keyword_text(kind, language, CITY)], language)) == 1
 
 
 @pytest.mark.parametrize("language, opt_in_word", [("en", "START"), ("es", "START")])
@@ -139,10 +143,10 @@ def test_my_data_lists_referrals_and_dated_consents():
 
 
 def test_my_data_in_spanish():
-    text = my_data_text("es", CITY, contact_on_file=False, referrals=["Ahorro Juntos (new)"],
+    text = my_data_text("es", CITY, contact_on_file=False, referrals=["Ahorro Juntos (espera a un trabajador)"],
                         consents=[("followup", date(2026, 1, 5))])
-    assert text == ("City of Riverbend tiene: no su numero; referencias: Ahorro Juntos (new); "
-                    "usted acepto seguimiento (2026-01-05). Responda BORRAR para eliminarlo.")
+    assert text == ("City of Riverbend tiene: no su número; referidos: Ahorro Juntos (espera a un trabajador); "
+                    "usted aceptó seguimiento (2026-01-05). Responda BORRAR para eliminarlo.")
 
 
 @pytest.mark.parametrize("language", ["en", "es"])
@@ -152,5 +156,5 @@ def test_my_data_with_many_referrals_stays_within_two_messages(language):
     text = my_data_text(language, LONG_CITY, contact_on_file=True, referrals=programs, consents=consents)
     assert fits_sms(text, language) == [], text
     assert programs[0] in text
-    more = "more" if language == "en" else "mas"
+    more = "more" if language == "en" else "más"
     assert f" {more}" in text  # the rest is counted, not dropped silently

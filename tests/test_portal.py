@@ -860,3 +860,21 @@ def test_supervisors_see_crisis_flags_of_their_organization_by_day_only(portal: 
     assert outside.status_code == 200 and "<td>sms</td>" not in outside.text
     assert portal.client("caseworker").get("/crisis").status_code == 403
     assert portal.client("admin").get("/crisis").status_code == 403
+
+
+def test_supervisors_see_open_callback_requests_with_the_number_to_call(portal: Portal):
+    from datetime import datetime, timezone
+
+    from referrals.callbacks import parse_preferred_time, request_callback
+    from referrals.db import save_contact
+
+    vault = portal.vault
+    with make_sessionmaker(portal.engine).begin() as s:
+        request_callback(s, "sms-callback-1", reason="crisis", channel="sms", language="es",
+                         call_by=datetime(2026, 12, 3, 22, tzinfo=timezone.utc),
+                         preferred=parse_preferred_time("mañana en la tarde"))
+        save_contact(s, "sms-callback-1", "sms", vault.seal("+15550109988"))
+    page = portal.client("supervisor").get("/crisis")
+    assert page.status_code == 200 and "+15550109988" in page.text and "tomorrow afternoon" in page.text
+    assert "sms-callback-1" not in page.text
+    assert portal.client("caseworker").get("/crisis").status_code == 403

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.render import render_plain
-from bot.sms import MAX_CHARS, TARGET_CHARS, plain_gsm, segments, shape
+from bot.sms import MAX_CHARS, TARGET_CHARS, cost, plain_gsm, segments, shape
 from tests.test_sms_texts import action_texts, domain_responses, fill
 from actions.messages import TEXTS
 
@@ -37,7 +37,7 @@ def test_plain_gsm_folds_what_phones_garble():
 
 
 def test_shape_joins_short_texts_and_splits_long_ones():
-    assert shape(["Hi.", "What do you need?"]) == ["Hi.\n\nWhat do you need?"]
+    assert shape(["Hi.", "What do you need?"]) == ["Hi.\nWhat do you need?"]
     long = "\n".join(f"{i}) " + "word " * 12 for i in range(1, 12))
     parts = shape([long])
     assert len(parts) > 1 and all(len(p) <= TARGET_CHARS for p in parts)
@@ -68,3 +68,35 @@ def test_every_reply_fits_two_gsm7_segments_after_shaping(lang, reply):
         info = segments(body)
         assert info.encoding == "GSM-7", body
         assert info.segments <= 3 and len(body) <= TARGET_CHARS, (str(info), body)
+
+
+def test_spanish_keeps_gsm7_letters_and_writes_missing_accents_with_a_grave():
+    text = "¿Cuántos años tiene? Sí, guardó su número. ¡Está en Peñalolén, Güemes! ÁÍÓÚ ç"
+    folded = plain_gsm(text)
+    assert folded == "¿Cuàntos años tiene? Sì, guardò su nùmero. ¡Està en Peñalolén, Güemes! AIOU c"
+    assert segments(folded).encoding == "GSM-7"
+    # No word loses its accent mark: "sí" is not "si" (if), "guardó" is not "guardo" (I keep).
+    assert "Si," not in folded and "guardo " not in folded
+
+
+def test_shaping_aims_at_segment_boundaries_not_320_characters():
+    words = ("palabra " * 60).strip()  # 479 characters
+    bodies = shape([words], "es")
+    assert all(segments(b).units <= 306 for b in bodies)
+    assert cost(bodies) == 4 and " ".join(bodies).split() == words.split()
+    assert cost(shape(["a" * 306])) == 2 and cost(shape(["a" * 307])) == 3
+    # 320 characters were "two messages" before; they cost three, so they are sent as 2 + 1.
+    assert [segments(b).segments for b in shape([("x" * 9 + " ") * 32])] == [2, 1]
+
+
+def test_extension_characters_count_twice_when_shaping():
+    text = "[" * 200  # 400 septets
+    bodies = shape([text])
+    assert all(segments(b).units <= 306 for b in bodies) and "".join(bodies) == text
+
+
+def test_shaping_joins_texts_into_the_fewest_segments():
+    texts = ["a" * 100, "b" * 40, "c" * 150]
+    bodies = shape(texts)
+    assert bodies == ["a" * 100 + "\n" + "b" * 40 + "\n" + "c" * 150] and cost(bodies) == 2
+    assert cost(bodies) < sum(cost([t]) for t in texts)

@@ -150,7 +150,7 @@ def test_upgrade_twice_is_harmless(db_url, engine, sessions):
     assert set(inspect(engine).get_table_names()) >= {
         "alembic_version", "programs", "neighborhoods", "residents", "referral_cases", "referral_log",
         "contact_vault", "inbound_messages", "staff_users", "staff_sessions", "audit_log", "case_events",
-        "sms_opt_outs", "consents", "crisis_flags", "report_releases"}
+        "sms_opt_outs", "consents", "crisis_flags"}
 
 
 def test_migrations_match_the_models(db_url, engine):

@@ -423,7 +423,29 @@ async def crisis_page(request: web.Request) -> web.Response:
     for f in rows:
         key = (staff.as_utc(f.created_at).date().isoformat(), f.channel, f.language)
         by_day[key] = by_day.get(key, 0) + 1
-    return render(request, "crisis.html", flags=sorted(by_day.items(), reverse=True))
+    return render(request, "crisis.html", flags=sorted(by_day.items(), reverse=True),
+                  callbacks=_callbacks(request, session))
+
+
+def _callbacks(request: web.Request, session) -> list[tuple[object, str]]:
+    """Open callback requests (a person was accepted after the crisis reply), owed soonest first, with the
+    number to call. Reading the numbers is audited like opening a case's contact."""
+    from referrals.callbacks import open_requests
+
+    requests = open_requests(session)
+    if not requests:
+        return []
+    vault = Vault.from_settings(request.app[SETTINGS])
+    out = []
+    for req in requests:
+        entry = session.get(ContactEntry, req.pseudonym)
+        try:
+            number = vault.open(entry.ciphertext) if entry else "none on file"
+        except KeyMissing:
+            number = "contact vault unavailable"
+        out.append((req, number))
+    staff.audit(session, current_user(request), "callbacks_view", None, detail=f"{len(out)} open")
+    return out
 
 
 # --- analysts -------------------------------------------------------------------------------------
