@@ -115,8 +115,10 @@ def ensure_tracker_database(app_url: str) -> None:
 def rasa_endpoints(actions_url: str, redis_url: str = "", lock_prefix: str = "riverbend",
                    tracker_store: bool = True) -> str:
     """Rasa's endpoints.yml. Secrets are not in it: Rasa reads unquoted `${...}` from its own environment
-    (RASA_TRACKER_STORE_URL, RASA_LOCK_STORE_PASSWORD), which only the Rasa process gets."""
-    out = [f'action_endpoint:\n  url: "{actions_url}/webhook"\n']
+    (ACTIONS_SECRET, RASA_TRACKER_STORE_URL, RASA_LOCK_STORE_PASSWORD), which only the Rasa process gets."""
+    # The action server runs actions only with ACTIONS_SECRET (actions/server.py); Rasa sends it from its
+    # environment (unquoted, or Rasa does not expand it).
+    out = [f'action_endpoint:\n  url: "{actions_url}/webhook"\n  headers:\n    X-Actions-Secret: ${{ACTIONS_SECRET}}\n']
     if tracker_store:  # a full URL as `url` (its host) is used as is by Rasa's SQLTrackerStore (SQLite or PostgreSQL)
         out.append('tracker_store:\n  type: SQL\n  url: ${RASA_TRACKER_STORE_URL}\n')
     if redis_url:
