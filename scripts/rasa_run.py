@@ -58,8 +58,10 @@ def slim_action_calls() -> None:
     """Send the action server what it needs rather than the whole history. Rasa 3.6 sends every event
     of the session with every action call, so a turn's cost grew with the conversation's length
     (issue 11: 0.11 s -> 0.63 s after 240 turns). Our actions read slots, the latest message, the
-    active loop and (rasa-sdk's form validation, `get_latest_input_channel`) the events since the last
-    user message; that tail is what is sent now. The rest of the request is Rasa's own."""
+    active loop, the events of the current turn (rasa-sdk's form validation, `get_latest_input_channel`)
+    and of the turn before it (an offer of a person holds for the one message after it:
+    actions/conversation.py); those two turns are what is sent now, so the size stays bounded. The rest
+    of the request is Rasa's own."""
     from rasa.core.actions.action import RemoteAction
     from rasa.shared.core.events import UserUttered
     from rasa.shared.core.trackers import EventVerbosity
@@ -68,9 +70,10 @@ def slim_action_calls() -> None:
 
     def _action_call_format(self, tracker, domain):  # noqa: ANN001, ANN202 (Rasa's signature)
         events = list(tracker.events)
-        start = next((i for i in range(len(events) - 1, -1, -1) if isinstance(events[i], UserUttered)), None)
-        if start is None:
+        users = [i for i in range(len(events) - 1, -1, -1) if isinstance(events[i], UserUttered)][:2]
+        if not users:
             return original(self, tracker, domain)
+        start = users[-1]  # the user message before the latest one, or the latest if it is the first
         # current_state(NONE) has slots, latest_message, active_loop, paused... but no events.
         real = tracker.current_state
         try:
