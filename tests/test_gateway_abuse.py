@@ -122,8 +122,9 @@ def test_texts_per_number_are_limited_without_ever_answering_twilio_429(own_gate
     first_over = t.form("   ")
     status, twiml = t.post(first_over)
     assert status == 200 and SLOW_DOWN in " ".join(bodies(twiml))
-    status, twiml = t.post(first_over)  # Twilio retrying the same message
-    assert status == 200 and bodies(twiml) == []
+    answered = bodies(twiml)
+    status, twiml = t.post(first_over)  # Twilio retrying the same message: the same answer, not a new one
+    assert status == 200 and bodies(twiml) == answered
     status, twiml = t.post(t.form("i need a job"))
     assert status == 200 and bodies(twiml) == [], "after the one 'slow down' text: silence, still 200"
     other = Texter(gw.url, TWILIO_TEST_TOKEN)
