@@ -241,6 +241,7 @@ def test_a_backup_taken_while_running_restores_referrals_and_conversations(own_s
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == ["conversations.db", "referrals.db"]
+        assert "delete again to confirm" in t.say("DELETE").lower()  # an open referral: DELETE asks first
         assert "deleted" in t.say("DELETE").lower()
         assert referrals_of(own_stack.database_url, who) == 0 and store.count_events(who) == 0
         out = subprocess.run([sys.executable, "-m", "bot", "restore", str(tmp_path / "backup")], cwd=ROOT, env=env,

@@ -31,7 +31,8 @@ def run_env(tmp_path: Path, **ports: int) -> dict[str, str]:
             "RASA_URL": f"http://127.0.0.1:{ports['rasa']}", "ACTIONS_PORT": str(ports["actions"]),
             "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(ports["gateway"]),
             "RASA_TOKEN": "rasa-token-" + uuid.uuid4().hex, "PSEUDONYM_KEY": "pseudonym-" + uuid.uuid4().hex,
-            "VAULT_KEY": Fernet.generate_key().decode(), "TWILIO_AUTH_TOKEN": "twilio-" + uuid.uuid4().hex}
+            "VAULT_KEY": Fernet.generate_key().decode(), "TWILIO_AUTH_TOKEN": "twilio-" + uuid.uuid4().hex,
+            "ACTIONS_SECRET": "actions-secret-" + uuid.uuid4().hex}
 
 
 def health(url: str) -> tuple[int, dict]:
@@ -95,7 +96,7 @@ def test_run_restarts_what_dies_and_stops_everything_on_sigterm(model, tmp_path)
         rasa, actions, gateway = child(tree, "rasa_run.py"), child(tree, "actions.server"), child(tree, "bot gateway")
 
         # No secret on any command line (ps shows those to every local user).
-        secrets = [env[k] for k in ("RASA_TOKEN", "PSEUDONYM_KEY", "VAULT_KEY", "TWILIO_AUTH_TOKEN")]
+        secrets = [env[k] for k in ("RASA_TOKEN", "PSEUDONYM_KEY", "VAULT_KEY", "TWILIO_AUTH_TOKEN", "ACTIONS_SECRET")]
         for p in tree:
             assert not any(s in " ".join(p.cmdline()) for s in secrets), p.cmdline()
         # Each process gets only the settings it needs.
