@@ -207,4 +207,5 @@ def test_static_paths_survive_hostile_input(fuzz_gateway):
         async with aiohttp.ClientSession() as s:
             async with s.get(fuzz_gateway.url + "/healthz") as resp:
                 return resp.status, await resp.json()
-    assert asyncio.run(health()) == (200, {"gateway": "ok", "rasa": "ok", "sms": "enabled"})
+    status, body = asyncio.run(health())
+    assert status == 200 and body["status"] == "ok" and body["gateway"] == body["rasa"] == "ok", body
