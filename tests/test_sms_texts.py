@@ -11,7 +11,7 @@ import yaml
 
 from actions.messages import TEXTS, choice_buttons, program_line
 from bot.render import render_plain
-from bot.sms import cost, shape
+from bot.sms import cost, plain_gsm, shape
 from referrals.config import ROOT
 from referrals.directory import Program, load_directory_file
 from referrals.matching import Match, Reason
