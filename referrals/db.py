@@ -22,7 +22,6 @@ from typing import Any, Sequence
 
 from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, create_engine, event,
                         func, select)
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -346,12 +345,3 @@ def has_open_referral(session: Session, pseudonym: str) -> bool:
     return session.scalar(select(func.count()).select_from(ReferralCase)
                           .where(ReferralCase.resident_pseudonym == pseudonym)) > 0
 
-
-def first_delivery(session_factory: sessionmaker[Session], message_sid: str) -> bool:
-    """Record a Twilio MessageSid; False when it was seen before (a retry)."""
-    try:
-        with session_factory.begin() as session:
-            session.add(InboundMessage(message_sid=message_sid[:64]))
-        return True
-    except IntegrityError:
-        return False
