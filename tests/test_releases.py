@@ -124,14 +124,11 @@ def test_the_sample_year_passes_the_attacker_audit(db_url, engine):
     quarter, the rest with outcomes pending; on SQLite): scripts/audit_releases.py runs the whole year."""
     if not db_url.startswith("sqlite"):
         pytest.skip("the slice runs once; the counting on PostgreSQL is covered by the tests above")
-    from referrals.directory import load_directory_file, load_neighborhoods
     from referrals.config import ROOT
-    from referrals.db import replace_directory
     from referrals.sample_data import load_sample_data
+    from referrals.store import load_directory
 
-    with make_sessionmaker(engine).begin() as session:
-        replace_directory(session, load_directory_file(ROOT / "referrals/data/sample_directory.json"),
-                          load_neighborhoods(ROOT / "referrals/data/neighborhoods.csv"))
+    load_directory(engine, ROOT / "referrals/data/sample_directory.json", ROOT / "referrals/data/neighborhoods.csv")
     load_sample_data(engine, 2500, seed=4, now=datetime(2026, 6, 15, tzinfo=UTC))
     published = _publish(engine, date(2025, 12, 1))
     assert ("FY2025-Q2", 1, False) in published and ("2025-08", 1, False) in published

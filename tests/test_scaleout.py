@@ -121,7 +121,6 @@ def topology(model, database_url: str, redis_url: str = REDIS_URL, gateway_env: 
     (state in Redis), HAProxy in front of the gateways and of the Rasa servers; all stopped at the end,
     Rasa's Redis keys and the conversation database removed. Used by the test and by `make bench`."""
     import redis
-    from cryptography.fernet import Fernet
 
     if not shutil.which("haproxy") and not Path(HAPROXY).exists():
         raise RuntimeError("haproxy is needed for the scaled topology (apt-get install haproxy; .ci/run installs it)")
@@ -158,7 +157,7 @@ def topology(model, database_url: str, redis_url: str = REDIS_URL, gateway_env: 
         scaled = Scaled(url=f"http://127.0.0.1:{lb_gateway}", rasa_url=f"http://127.0.0.1:{lb_rasa}", token=token,
                         database_url=database_url, actions_url=f"http://127.0.0.1:{actions_ports[0]}",
                         key=uuid.uuid4().hex * 2, sock=sock, actions_secret=actions_secret, rasas=[r[0] for r in rasas], actions=procs[:2])
-        env = {"REDIS_URL": redis_url, "PSEUDONYM_KEY": scaled.key, "VAULT_KEY": Fernet.generate_key().decode(),
+        env = {"REDIS_URL": redis_url, "PSEUDONYM_KEY": scaled.key,
                "PUBLIC_BASE_URL": scaled.url, "RASA_TIMEOUT": "12", **(gateway_env or {})}
         for i in range(2):
             gw = start_gateway(scaled, env, log_name=f"gateway-scaled{i}")
