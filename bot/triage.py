@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import sys
 from typing import Any, Iterable, TextIO
 
@@ -85,7 +86,9 @@ def main(settings) -> int:
         model = ensure_model(log)
         RUN_DIR.mkdir(parents=True, exist_ok=True)
         port, token = free_port(), token or "triage-" + str(free_port())
-        proc, log_file = start_rasa(model, port, free_port(), token, RUN_DIR)
+        # NLU only: no action server runs, but Rasa's endpoints name ACTIONS_SECRET and must find one.
+        proc, log_file = start_rasa(model, port, free_port(), token, RUN_DIR,
+                                    env_extra={"ACTIONS_SECRET": secrets.token_hex(16)})
     except StackError as exc:
         log(f"[triage] {exc}")
         return 2
