@@ -73,6 +73,7 @@ ACTION_MARGIN_S = 1.5  # the action server stores nothing later than this before
 UNDO_GRACE_S = 3.0     # a failed turn is undone this long after its deadline, once no write can land
 HEALTH_TIMEOUT_S = 2.0
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: which traceback frames are our code
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_FORM_BYTES = 64 * 1024  # Twilio's form for one message is a few kB
 MAX_JSON_BYTES = 16 * 1024
@@ -740,7 +741,14 @@ class Gateway:
         return (tracker.get("slots") or {}).get("requested_slot") == "contact_status"
 
     async def _contact_given(self, who: str, kind: str, contact: str, language: str) -> Reply:
-        await self._db(self._seal_contact, who, kind, contact)
+        try:
+            await self._db(self._seal_contact, who, kind, contact)
+        except SQLAlchemyError as exc:
+            # Nothing was sealed and nothing goes to Rasa: the resident is asked to try again (503), and
+            # the contact step stays open for that try.
+            log_event("contact_failed", channel="web", error=type(exc).__name__)
+            return Reply([{"text": TROUBLE.get(language, TROUBLE["en"]), "buttons": []}], language, failed=True,
+                         ask_contact=True)
         log_event("contact_saved", channel="web", kind=kind)
         return await self.turn(who, CONTACT_GIVEN, "web", language)
 
@@ -892,7 +900,10 @@ async def errors_and_headers(request: web.Request, handler):
             # long for it raised OSError); whatever it is, there is no such file.
             return web.Response(status=404, text="404: Not Found")
         # Where it failed (file and line), never the exception's message, which may quote the resident.
-        where = [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in traceback.extract_tb(exc.__traceback__)]
+        # Our own frames first (the library's innermost ones say little about which step failed).
+        frames = traceback.extract_tb(exc.__traceback__)
+        ours = [f for f in frames if f.filename.startswith(str(ROOT))] or frames
+        where = [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in ours]
         logger.error(json.dumps({"event": "gateway_error", "path": request.path, "error": type(exc).__name__,
                                  "where": where[-4:]}))
         if request.path == "/sms":

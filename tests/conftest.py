@@ -178,3 +178,20 @@ def gateway(stack) -> Iterator[GatewayProcess]:
     gw = start_gateway(stack)
     yield gw
     stop_gateway(gw)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test that ran a gateway shows the gateway's fault lines (the log holds no personal data:
+    errors name a type and a file:line), so a fault seen only in CI can be traced from its output."""
+    report = yield
+    gateway = item.funcargs.get("gateway") if hasattr(item, "funcargs") else None
+    if report.failed and isinstance(gateway, GatewayProcess):
+        try:
+            lines = [line for line in gateway.log_text().splitlines()
+                     if any(k in line for k in ("_error", "_failed", "Traceback", "Error"))]
+        except OSError:
+            lines = []
+        if lines:
+            report.sections.append(("gateway faults", "\n".join(lines[-40:])))
+    return report

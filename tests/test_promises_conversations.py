@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from sqlalchemy import select
 
 from referrals.db import ContactEntry, ReferralCase, make_engine, make_sessionmaker
@@ -15,6 +17,7 @@ from referrals.vault import Vault, pseudonym
 from tests.chat import Resident, Texter, answer_questions, pick
 from tests.conftest import TWILIO_TEST_TOKEN
 from tests.test_gateway_web import Visitor, post, text
+from tests.test_log_privacy import TROUBLE_EN, database_down
 
 WEEKDAY = r"(Monday|Tuesday|Wednesday|Thursday|Friday)"
 DIA = r"(lunes|martes|miércoles|jueves|viernes)"
@@ -114,6 +117,33 @@ def test_web_contact_typed_in_the_chat_goes_to_the_vault_and_the_confirmation_na
     assert race.get("multiple") is True and "Puede elegir varias." in race["text"] and "1 4" not in race["text"]
     body = v_say(v, "4 7")  # what the widget sends for two checked boxes
     assert "¿Cuál es su género?" in text(body), body
+
+
+@pytest.mark.parametrize("stack", ["postgresql"], indirect=True)
+def test_web_contact_typed_while_the_database_is_down_is_asked_again_never_a_500(stack, gateway):
+    """Seen in CI: a phone number typed at the contact step answered 500 "Something went wrong". With the
+    database unreachable the resident is told of the trouble (503), nothing is half-saved, and the same
+    number typed once the database is back completes the referral."""
+    v = Visitor(gateway)
+    v_say(v, "i need help with rent")
+    body = web_answer_questions(v, v_say(v, "Eastside"))
+    body = v_say(v, "1")
+    assert body["ask_contact"] is True, body
+    who = web_who(gateway, v)
+
+    database_down(stack.database_url, True)
+    try:
+        status, body, _ = post(gateway, "/chat", {"session": v.session, "message": "my cell is 555 010 4343"})
+    finally:
+        database_down(stack.database_url, False)
+    assert status == 503 and TROUBLE_EN in text(body), (status, body)
+    assert body["ask_contact"] is True, "the contact field stays open for the next try"
+    assert held(gateway, who) == ([], None)
+    assert "OperationalError" in gateway.log_text() and "4343" not in gateway.log_text()
+
+    body = v_say(v, "my cell is 555 010 4343")
+    cases, contact = held(gateway, who)
+    assert len(cases) == 1 and contact is not None and "reference" in text(body).lower(), body
 
 
 def test_web_resident_with_an_email_is_not_asked_may_we_text_you(gateway):
