@@ -158,6 +158,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite gets foreign keys on and a busy timeout for several processes."""
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 15})
+    else:
+        # A server restart or failover closes pooled connections; each is checked before use, so the
+        # next request after one gets a fresh connection instead of an error.
+        kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
