@@ -9,7 +9,8 @@ import sys
 
 from referrals import staff
 from referrals.config import Settings
-from referrals.db import load_programs, make_engine, make_sessionmaker
+from referrals.db import make_engine, make_sessionmaker
+from referrals.intake import load_programs
 from referrals.directory import DirectoryError, export_document, read_directory
 from referrals.need_mapping import MappingError
 from referrals.reports import add_report_arguments, run_report_command

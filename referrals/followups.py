@@ -23,10 +23,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from referrals.config import Settings
-from referrals.db import ReferralCase, make_engine, make_sessionmaker, utcnow
+from referrals.db import make_engine, make_sessionmaker
+from referrals.models import CaseEvent, ReferralCase, utcnow
+from referrals.staff import log_case_event
 from referrals.language import fold
 from referrals.outbound import Outbound
-from referrals.staff import CaseEvent, log_case_event  # the staff side owns case events and their log rows
 
 logger = logging.getLogger("referrals.followups")
 

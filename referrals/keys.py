@@ -22,7 +22,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from referrals.db import ContactEntry, utcnow
+from referrals.models import ContactEntry, utcnow
 from referrals.vault import KeyMissing, Vault
 
 CHECK_SAMPLE = 200  # the newest entries, at start; `keys check` reads them all

@@ -22,8 +22,9 @@ from typing import Callable, Iterator, Sequence
 from sqlalchemy import delete, func, insert, make_url, select, text
 from sqlalchemy.engine import Connection, Engine
 
-from referrals.db import ContactEntry, ReferralCase, ReferralLogEntry, Resident, load_neighborhoods_table, \
-    load_programs, make_sessionmaker
+from referrals.db import make_sessionmaker
+from referrals.intake import load_neighborhoods_table, load_programs
+from referrals.models import ContactEntry, ReferralCase, ReferralLogEntry, Resident
 from referrals.directory import Program
 from referrals.matching import Answers, match_programs
 

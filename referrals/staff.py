@@ -41,11 +41,12 @@ from typing import Callable, Iterable, TextIO
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 import pyotp
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from referrals.db import Base, ProgramRow, ReferralCase, ReferralLogEntry, Resident, utcnow
+from referrals.models import (AuditEntry, CaseEvent, LoginThrottle, ProgramRow, RecoveryCode, ReferralCase,
+                              ReferralLogEntry, Resident, StaffSession, StaffUser, as_utc, utcnow)
 
 ROLES: tuple[str, ...] = ("caseworker", "supervisor", "analyst", "admin")
 ORG_ROLES: frozenset[str] = frozenset({"caseworker", "supervisor"})
@@ -114,107 +115,6 @@ class NotAllowed(StaffError):
 
 class Conflict(StaffError):
     """The case changed under the request (claimed by someone else, already closed)."""
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-# --- models ---------------------------------------------------------------------------------------
-
-class StaffUser(Base):
-    __tablename__ = "staff_users"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(80), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(20))
-    organization: Mapped[str | None] = mapped_column(String(300))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column()  # unused since issue 14 (throttling instead)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
-    totp_enrolled_at: Mapped[datetime | None] = mapped_column()
-    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # the last time step used: no replay
-    password_changed_at: Mapped[datetime | None] = mapped_column()
-
-    @property
-    def mfa_enrolled(self) -> bool:
-        return self.totp_enrolled_at is not None and bool(self.totp_secret)
-
-
-class StaffSession(Base):
-    __tablename__ = "staff_sessions"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie token
-    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
-    csrf_token: Mapped[str] = mapped_column(String(64))
-    mfa_at: Mapped[datetime | None] = mapped_column()   # None: password only, the TOTP step is still due
-    auth_at: Mapped[datetime | None] = mapped_column()  # last full authentication (sign-in or re-auth)
-    address: Mapped[str | None] = mapped_column(String(64))
-    user_agent: Mapped[str | None] = mapped_column(String(200))
-
-
-class RecoveryCode(Base):
-    """A single-use code for when the authenticator app is lost. Stored as sha256(salt + code)."""
-
-    __tablename__ = "staff_recovery_codes"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
-    code_hash: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    used_at: Mapped[datetime | None] = mapped_column()
-
-
-class LoginThrottle(Base):
-    """Failed attempts per key: `address:<ip or /64>`, `account:<sha256 of the username>`, `mfa:<user id>`."""
-
-    __tablename__ = "login_throttle"
-
-    key: Mapped[str] = mapped_column(String(80), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    last_failure_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    blocked_until: Mapped[datetime | None] = mapped_column()
-
-
-class AuditEntry(Base):
-    """Who did what, when. `detail` never holds contact data or text typed by staff."""
-
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    user_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    username: Mapped[str | None] = mapped_column(String(80))
-    action: Mapped[str] = mapped_column(String(40))
-    referral_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    detail: Mapped[str] = mapped_column(Text, default="")
-
-
-class CaseEvent(Base):
-    """One step on a case: a status change (with reason and the date it happened), an assignment or a note."""
-
-    __tablename__ = "case_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    referral_id: Mapped[str] = mapped_column(ForeignKey("referral_cases.id", ondelete="CASCADE"), index=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
-    user_id: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str | None] = mapped_column(String(20))
-    reason: Mapped[str | None] = mapped_column(Text)
-    note: Mapped[str | None] = mapped_column(Text)
-
-
-# The staff side's columns on referral_cases (migration 0003). They are added to the mapped class here,
-# not in db.py, so the resident side keeps working without this module; all three are nullable.
-ReferralCase.claimed_by = mapped_column("claimed_by", Integer, nullable=True, index=True)
-ReferralCase.claimed_at = mapped_column("claimed_at", DateTime(timezone=True), nullable=True)
-ReferralCase.preferred_contact_time = mapped_column("preferred_contact_time", String(100), nullable=True)
 
 
 # --- accounts -------------------------------------------------------------------------------------

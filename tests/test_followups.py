@@ -11,7 +11,7 @@ import sys
 from sqlalchemy import select
 
 from referrals.config import ROOT
-from referrals.db import ReferralCase, ReferralLogEntry, Resident
+from referrals.models import ReferralCase, ReferralLogEntry, Resident
 from referrals.privacy import record_consent
 from referrals.staff import claim, create_user, record_step
 from tests.fake_twilio import FakeTwilio

@@ -29,12 +29,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from referrals import staff
 from referrals.config import ROOT, Settings
-from referrals.db import (ReferralCase, ReferralLogEntry, Resident, create_referral, load_programs, make_engine,
-                          make_sessionmaker, save_contact, utcnow)
+from referrals.db import make_engine, make_sessionmaker
+from referrals.intake import load_programs
+from referrals.models import (AuditEntry, CaseEvent, ReferralCase, ReferralLogEntry, Resident, StaffSession, StaffUser,
+                              utcnow)
+from referrals.residents import create_referral, save_contact
 from referrals.matching import Answers
 from referrals.portal import make_app
 from referrals.portal.auth import declared_roles
-from referrals.staff import AuditEntry, CaseEvent, StaffSession, StaffUser
 from referrals.store import load_directory
 from referrals.vault import Vault
 
@@ -866,7 +868,7 @@ def test_supervisors_see_open_callback_requests_with_the_number_to_call(portal: 
     from datetime import datetime, timezone
 
     from referrals.callbacks import parse_preferred_time, request_callback
-    from referrals.db import save_contact
+    from referrals.residents import save_contact
 
     vault = portal.vault
     with make_sessionmaker(portal.engine).begin() as s:

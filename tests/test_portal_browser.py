@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from referrals.db import ReferralLogEntry
+from referrals.models import ReferralLogEntry
 import pyotp
 
 from referrals import staff

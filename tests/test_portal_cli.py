@@ -15,7 +15,7 @@ from sqlalchemy import select
 from referrals import staff
 from referrals.config import ROOT
 from referrals.db import make_engine, make_sessionmaker
-from referrals.staff import StaffUser
+from referrals.models import StaffUser
 from referrals.store import load_directory
 
 PASSWORD = "a long enough passphrase"

@@ -25,7 +25,7 @@ from sqlalchemy import delete
 from yarl import URL
 
 from referrals import staff
-from referrals.staff import LoginThrottle, StaffUser
+from referrals.models import LoginThrottle, StaffUser
 from tests.test_portal import EXPECTED, MFA, PUBLIC, ROLES, Portal, app_routes, portal  # noqa: F401  (fixture)
 
 N = int(os.environ.get("FUZZ_N", "1000"))

@@ -24,9 +24,8 @@ from sqlalchemy import update
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from referrals import staff
-from referrals.db import utcnow
+from referrals.models import AuditEntry, LoginThrottle, RecoveryCode, StaffSession, StaffUser, utcnow
 from referrals.portal import make_app
-from referrals.staff import AuditEntry, LoginThrottle, RecoveryCode, StaffSession, StaffUser
 from tests.test_portal import (ORG, PASSWORD, Client, Portal, RunningApp, portal,  # noqa: F401  (fixture)
                                portal_settings)
 

@@ -9,7 +9,8 @@ import re
 
 from sqlalchemy import select
 
-from referrals.db import ContactEntry, ReferralCase, make_engine, make_sessionmaker
+from referrals.db import make_engine, make_sessionmaker
+from referrals.models import ContactEntry, ReferralCase
 from referrals.language import fold
 from referrals.vault import Vault, pseudonym
 from tests.chat import Resident, Texter, answer_questions, pick

@@ -8,10 +8,12 @@ from sqlalchemy import select
 
 from referrals import staff
 from referrals.config import ROOT
-from referrals.db import ReferralCase, ReferralLogEntry, create_referral, load_programs, make_sessionmaker
+from referrals.db import make_sessionmaker
+from referrals.intake import load_programs
+from referrals.models import AuditEntry, ReferralCase, ReferralLogEntry, StaffUser
+from referrals.residents import create_referral
 from referrals.matching import Answers
 from referrals.privacy import delete_resident
-from referrals.staff import AuditEntry, StaffUser
 from referrals.store import load_directory
 
 

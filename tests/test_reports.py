@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from referrals.config import ROOT
-from referrals.db import (ContactEntry, ProgramRow, ReferralCase, ReferralLogEntry, Resident,
-                          make_sessionmaker)
+from referrals.db import make_sessionmaker
+from referrals.models import ContactEntry, ProgramRow, ReferralCase, ReferralLogEntry, Resident
 from referrals.reports import DIMENSIONS, build_report, csv_safe, render_csv, render_text
 from referrals.reports.calendar import fiscal_year, month, quarter
 from referrals.reports.core import OUTCOME_DAYS, count_months, period_counts, program_names

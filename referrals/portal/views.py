@@ -16,13 +16,13 @@ from aiohttp import web
 from sqlalchemy import func, select, text
 
 from referrals import staff
-from referrals.db import ContactEntry, ProgramRow, ReferralCase, utcnow
+from referrals.models import ContactEntry, ProgramRow, ReferralCase, StaffUser, utcnow
+from referrals.staff import STATUSES, STEP_STATUSES, StaffError
 from referrals.portal.auth import (ANY_STAFF, LOGIN_CSRF_COOKIE, allow_pending, clear_cookie, client_address,
                                    fresh_login_csrf, mfa_step, public, reauth, roles, safe_next,
                                    session_cookie_name, session_token, set_cookie)
 from referrals.portal.context import (SETTINGS, STAFF_SESSION, USER, current_user, db, pending_user, read_form, redirect,
                                       render)
-from referrals.staff import STATUSES, STEP_STATUSES, StaffError, StaffUser
 from referrals.vault import KeyMissing, Vault
 
 log = logging.getLogger("referrals.portal")
@@ -411,7 +411,7 @@ async def crisis_page(request: web.Request) -> web.Response:
     """
     from datetime import timedelta
 
-    from referrals.privacy import CrisisFlag
+    from referrals.models import CrisisFlag
 
     user, session = current_user(request), db(request)
     concerned = select(ReferralCase.resident_pseudonym).where(ReferralCase.organization == user.organization)
