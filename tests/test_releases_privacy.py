@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from referrals import staff
+from referrals import cases
 from referrals.config import ROOT
 from referrals.db import make_sessionmaker
 from referrals.intake import load_programs
@@ -29,8 +29,8 @@ def test_delete_leaves_nothing_that_links_back_to_the_referral(engine):
                                answers=Answers(zip_code="47104", age_band="25_54", language="es"),
                                neighborhood="Eastside", channel="sms")
         s.flush()
-        staff.claim(s, case, user)
-        staff.record_step(s, case, user, "contacted", "", on=None)
+        cases.claim(s, case, user)
+        cases.record_step(s, case, user, "contacted", "", on=None)
         case_id = case.id
     with sessions() as s:
         before = {(r.event, r.status): r.occurred_at for r in

@@ -20,7 +20,7 @@ from referrals.db import make_sessionmaker
 from referrals.models import ContactEntry, ReferralCase
 from referrals.residents import create_referral, save_contact
 from referrals.directory import load_directory_file
-from referrals.followups import run_command
+from referrals.cli.followups import run_command
 from referrals.matching import Answers
 from referrals.privacy import record_consent
 from referrals.vault import KeyMissing, Vault

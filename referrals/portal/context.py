@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from referrals.config import Settings
 from referrals.models import StaffSession, StaffUser, as_utc, utcnow
-from referrals.staff import FHIR_TASK_STATUS
+from referrals.cases import FHIR_TASK_STATUS
 
 SETTINGS = web.AppKey("portal_settings", Settings)
 SESSIONS = web.AppKey("portal_sessions", sessionmaker)
