@@ -13,7 +13,7 @@ from referrals.db import make_engine, make_sessionmaker
 from referrals.models import ContactEntry, ReferralCase
 from referrals.language import fold
 from referrals.vault import Vault, pseudonym
-from tests.chat import Resident, Texter, answer_questions, pick
+from tests.chat import Resident, Texter, answer_questions
 from tests.conftest import TWILIO_TEST_TOKEN
 from tests.test_gateway_web import Visitor, post, text
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import uuid
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 
 import pytest
