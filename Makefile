@@ -2,8 +2,9 @@
 #   make run    set everything up and run the assistant on embedded defaults (SQLite, in-memory Rasa stores)
 #   make test   set everything up, lint, and run the whole test suite
 # And while working (docs/development.md):
+#   make test-fast  the tests that need no Rasa model and no server process (about a minute)
 #   make lint       ruff and mypy, as configured in pyproject.toml
-.PHONY: setup run shell train validate test lint test-stories bench clean fuzz fuzz-portal fuzz-gateway
+.PHONY: setup run shell train validate test test-fast lint test-stories bench clean fuzz fuzz-portal fuzz-gateway
 
 PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa
@@ -29,6 +30,9 @@ test-stories: train
 
 test: setup lint validate test-stories
 	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not stack and not fuzz" -q
 
 lint: setup
 	$(PY) -m ruff check .
