@@ -40,6 +40,7 @@ class _Terminal:
 
 def run_cli(args: argparse.Namespace, database_url: str, terminal: _Terminal | None = None) -> int:
     terminal = terminal or _Terminal()
+    user: StaffUser | None
     try:
         with database(database_url, migrate=True) as (_, sessions), sessions.begin() as session:
             if args.command == "add":
