@@ -1,7 +1,10 @@
 # The two commands a newcomer needs:
 #   make run    set everything up and run the assistant on embedded defaults (SQLite, in-memory Rasa stores)
-#   make test   set everything up and run the whole test suite
-.PHONY: setup run shell train validate test test-stories bench clean fuzz fuzz-portal fuzz-gateway
+#   make test   set everything up, lint, and run the whole test suite
+# And while working (docs/development.md):
+#   make test-fast  the tests that need no Rasa model and no server process (about a minute)
+#   make lint       ruff and mypy, as configured in pyproject.toml
+.PHONY: setup run shell train validate test test-fast lint test-stories bench clean fuzz fuzz-portal fuzz-gateway
 
 PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa
@@ -25,8 +28,15 @@ test-stories: train
 	$(RASA) test core --stories tests/stories --model "$$($(PY) -c 'from bot.stack import ensure_model; print(ensure_model(log=lambda m: None))')" \
 		--fail-on-prediction-errors --out results/stories
 
-test: setup validate test-stories
+test: setup lint validate test-stories
 	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not stack and not fuzz" -q
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 # Longer fuzz runs than CI's (which sends 1,000 hostile inputs per portal route, on PostgreSQL).
 fuzz: fuzz-portal fuzz-gateway

@@ -13,7 +13,7 @@ from actions.answers import (NOT_GIVEN, choice_index, parse_age_band, parse_busi
                              parse_gender, parse_income_band, parse_race_ethnicity, parse_yes_no, parse_zip)
 from actions.messages import MULTI_SELECT, choice_buttons, from_org, serves_any_status, t
 from actions.services import services
-from referrals.db import ContactEntry
+from referrals.models import ContactEntry
 from referrals.matching import questions_for
 from referrals.topics import hear
 

@@ -19,7 +19,8 @@ from actions.messages import CONTACT_HOW, by_when, from_org, need_words, program
 from actions.sender import proven_sender
 from actions.services import services
 from referrals.deadline import bound_lock_wait, restore_lock_wait, time_left, turn_deadline
-from referrals.db import ReferralCase, ReferralLogEntry, Resident, create_referral, recent_referral_counts
+from referrals.models import ReferralCase, ReferralLogEntry, Resident
+from referrals.residents import create_referral, recent_referral_counts
 from referrals.matching import AGE_BANDS, INCOME_BANDS, Answers, match_programs
 from referrals.privacy import current_consents, has_consent, record_consent
 

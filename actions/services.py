@@ -15,7 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from referrals.config import ROOT, Settings
-from referrals.db import load_neighborhoods_table, load_programs, make_engine, make_sessionmaker
+from referrals.db import make_engine, make_sessionmaker
+from referrals.intake import load_neighborhoods_table, load_programs
 from referrals.directory import Program
 from referrals.language import LanguageDetector
 

@@ -60,7 +60,9 @@ from bot.safety import is_crisis
 from bot.sms import MAX_CHARS, shape
 from referrals.config import ROOT, Settings
 from referrals.callbacks import open_request, parse_preferred_time, set_preferred_time
-from referrals.db import has_open_referral, load_programs, make_engine, make_sessionmaker, save_contact
+from referrals.db import make_engine, make_sessionmaker
+from referrals.intake import load_programs
+from referrals.residents import has_open_referral, save_contact
 from referrals.keys import check_vault
 from referrals.followups import TEXTS as FOLLOWUP_TEXTS, parse_answer, pending_case, record_answer
 from referrals.privacy import (delete_resident, flag_crisis, held_data, is_opted_out, open_work, recent_crisis,

@@ -67,7 +67,7 @@ _PATTERNS = [
     rf"slap(s|ped)?|kick(s|ed)?|threw|throws|drag(s|ged)) (me|us|my ((little|baby|big|older|younger) )?{_KIN})\b",
     r"\b(hurts|hurt|touches|touched|touching|grabbed|grabs|abuses|abused|raped|rapes|molested|forced) (me|us)\b",
     r"\b(sexually )?(assaulted|raped)\b", r"\bmolest\w*\b", r"\block(s|ed)? (me|us) (in|up|inside)\b", r"\babus(e|ed|ing|ive|er)\b",
-    rf"\b(kill|hurt|stab|shoot) (me|us|you|someone|my)\b", r"\b(said|says|threat\w*).{0,40}\b(kill|hurt|burn)\b",
+    r"\b(kill|hurt|stab|shoot) (me|us|you|someone|my)\b", r"\b(said|says|threat\w*).{0,40}\b(kill|hurt|burn)\b",
     r"\bfollowing me\b", r"\btracks my phone\b", r"\bstalk(s|ed|ing)? (me|us|my)\b", r"\bstalker\b",
     r"\bscared to go home\b", r"\b(scared|afraid|terrified) (of|for) (my|him|her) ?(husband|wife|partner|boyfriend|"
     r"girlfriend|bf|gf|ex|dad|father|stepdad|mom|mother|life)?\b",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,31 +30,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from referrals.config import Settings
-from datetime import datetime
-
-from sqlalchemy import JSON, DateTime, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-from referrals.db import InboundMessage, make_engine, make_sessionmaker, utcnow
+from referrals.db import make_engine, make_sessionmaker
+from referrals.models import ConversationBase, ConversationState, InboundMessage, utcnow
 
 REDIS_PREFIX = "riverbend:"
 
 
-class _ConversationBase(DeclarativeBase):
-    type_annotation_map = {datetime: DateTime(timezone=True)}
-
-
-class ConversationState(_ConversationBase):
-    """What the gateway remembers between two turns: the language and the choices shown last. In the
-    conversation store, beside Rasa's `events` (not in the referral database: a resident who never
-    made a referral leaves no pseudonym there), so any gateway can take the next turn."""
-
-    __tablename__ = "gateway_state"
-
-    pseudonym: Mapped[str] = mapped_column(String(128), primary_key=True)
-    language: Mapped[str | None] = mapped_column(String(5))
-    buttons: Mapped[list[Any] | None] = mapped_column(JSON)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 STATE_TTL_S = 7 * 24 * 3600  # Redis state of an idle conversation; the database's is purged with the rest
 
 
@@ -153,9 +134,9 @@ class ConversationStore:
     def create_state_table(self) -> None:
         """The gateway's state table (several gateways may start at once: the first one creates it)."""
         try:
-            _ConversationBase.metadata.create_all(self.engine)
+            ConversationBase.metadata.create_all(self.engine)
         except SQLAlchemyError:
-            _ConversationBase.metadata.create_all(self.engine)
+            ConversationBase.metadata.create_all(self.engine)
 
     def _has_events_table(self, conn) -> bool:
         return inspect(conn).has_table("events")
@@ -355,8 +336,7 @@ def undo_turn(sessions: sessionmaker[Session], pseudonym: str, since_wall: float
     the turn failed, so nothing of it may stay."""
     from datetime import datetime, timezone
 
-    from referrals.db import ReferralCase, ReferralLogEntry
-    from referrals.privacy import Consent
+    from referrals.models import Consent, ReferralCase, ReferralLogEntry
 
     since = datetime.fromtimestamp(since_wall, timezone.utc)
     with sessions.begin() as session:

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from referrals.db import Base, utcnow
+from referrals.models import CallbackRequest, utcnow
 from referrals.language import fold
 
 REASONS = ("crisis",)
@@ -30,21 +30,6 @@ STATUSES = ("open", "called", "unreachable")
 MIN_LEAD = timedelta(hours=1)  # a request this close to closing time is promised for the next opening
 
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-
-
-class CallbackRequest(Base):
-    __tablename__ = "callback_requests"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    pseudonym: Mapped[str] = mapped_column(String(128), index=True)
-    reason: Mapped[str] = mapped_column(String(20))
-    channel: Mapped[str] = mapped_column(String(20))
-    language: Mapped[str] = mapped_column(String(5))
-    preferred_time: Mapped[str | None] = mapped_column(String(60), default=None)
-    requested_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    call_by: Mapped[datetime] = mapped_column()
-    status: Mapped[str] = mapped_column(String(20), default="open")
-    handled_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 # --- staffed hours ---------------------------------------------------------------------------

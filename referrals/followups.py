@@ -23,10 +23,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from referrals.config import Settings
-from referrals.db import ReferralCase, make_engine, make_sessionmaker, utcnow
+from referrals.models import CaseEvent, ReferralCase, utcnow
+from referrals.cases import log_case_event
 from referrals.language import fold
 from referrals.outbound import Outbound
-from referrals.staff import CaseEvent, log_case_event  # the staff side owns case events and their log rows
 
 logger = logging.getLogger("referrals.followups")
 
@@ -125,31 +125,3 @@ def record_answer(session: Session, case: ReferralCase, answer: str | None) -> s
     log_case_event(session, case, "followup", "not_worked")
     log_case_event(session, case, "status", "new")
     return "reopened"
-
-
-def run_command(settings: Settings) -> int:
-    """Exit 0 when every due follow-up went out (or was rightly skipped), 1 when any send failed (cron and
-    monitoring see it; the failed ones are tried again next run), 2 when the vault keys are wrong."""
-    import sys
-
-    from referrals.keys import check_vault
-    from referrals.vault import KeyMissing, Vault
-
-    engine = make_engine(settings.database_url)
-    try:
-        sessions = make_sessionmaker(engine)
-        try:
-            check_vault(sessions, Vault.from_settings(settings))
-        except KeyMissing as exc:
-            print(f"follow-ups not sent: {exc}", file=sys.stderr)
-            return 2
-        counts = send_due(settings, sessions)
-    finally:
-        engine.dispose()
-    mode = "Twilio" if settings["TWILIO_ACCOUNT_SID"] and settings["TWILIO_FROM_NUMBER"] else "the log only"
-    print(f"follow-ups via {mode}: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none due"))
-    if counts.get("failed"):
-        print(f"{counts['failed']} follow-up(s) failed to send; they are tried again on the next run",
-              file=sys.stderr)
-        return 1
-    return 0

@@ -28,7 +28,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from referrals.config import Settings
-from referrals.db import Neighborhood, ProgramRow, make_engine, make_sessionmaker
+from referrals.db import make_engine, make_sessionmaker
+from referrals.models import Neighborhood, ProgramRow
 from referrals.directory import EXTENSION, HERE
 
 log = logging.getLogger("referrals.hsds_api")

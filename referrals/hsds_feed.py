@@ -137,7 +137,7 @@ def _services_of(obj: Any, label: str, feed: Feed, problems: list[str]) -> None:
     elif kind == "service_at_location":
         svc = dict(obj["service"])
         sal = {k: v for k, v in obj.items() if k != "service"}
-        for existing_label, existing in feed.services:
+        for _existing_label, existing in feed.services:
             if isinstance(existing, dict) and existing.get("id") == svc.get("id") and existing.get("_from_sal"):
                 existing["service_at_locations"].append(sal)
                 return

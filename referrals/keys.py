@@ -22,7 +22,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from referrals.db import ContactEntry, utcnow
+from referrals.models import ContactEntry, utcnow
 from referrals.vault import KeyMissing, Vault
 
 CHECK_SAMPLE = 200  # the newest entries, at start; `keys check` reads them all
@@ -83,50 +83,3 @@ def new_key_entry(key_id: str | None = None) -> str:
 
 def count_entries(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(ContactEntry)) or 0
-
-
-def add_cli(sub) -> None:  # noqa: ANN001 (argparse's private subparsers type)
-    keys = sub.add_parser("keys", help="contact-vault keys: check, rotate, new").add_subparsers(
-        dest="command", required=True)
-    keys.add_parser("check", help="try every stored contact with the configured keys")
-    keys.add_parser("rotate", help="re-encrypt every stored contact under the newest key (first in VAULT_KEYS)")
-    new = keys.add_parser("new", help="print a new 'id:key' entry for VAULT_KEYS")
-    new.add_argument("--id", help="key id (1-16 letters, digits, - or _); default: year, month and 4 hex digits")
-
-
-def run_cli(args, settings) -> int:  # noqa: ANN001
-    import sys
-
-    from referrals.db import make_engine, make_sessionmaker
-    from referrals.vault import KEY_ID_RE
-
-    if args.command == "new":
-        if args.id and not KEY_ID_RE.match(args.id):
-            print("--id must be 1-16 letters, digits, '-' or '_'", file=sys.stderr)
-            return 2
-        print(new_key_entry(args.id))
-        return 0
-    try:
-        vault = Vault.from_settings(settings)
-    except KeyMissing as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    engine = make_engine(settings.database_url)
-    sessions = make_sessionmaker(engine)
-    try:
-        if args.command == "check":
-            with sessions() as session:
-                result = check_entries(session, vault)
-            keys = ", ".join(f"{n} under {kid}" for kid, n in sorted(result.by_key.items())) or "none stored"
-            print(f"{result.checked} contacts checked ({keys}); {result.failed} do not open")
-            return 1 if result.failed else 0
-        try:
-            counts = rotate(sessions, vault)
-        except KeyMissing as exc:
-            print(f"error: nothing was changed: {exc}", file=sys.stderr)
-            return 1
-        print(f"re-encrypted {counts['resealed']} of {counts['entries']} contacts under key {vault.current_id}; "
-              "run 'keys check', then the old key can leave VAULT_KEYS")
-        return 0
-    finally:
-        engine.dispose()

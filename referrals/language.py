@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections import Counter
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import yaml
 
@@ -52,7 +52,7 @@ def _features(text: str) -> list[str]:
 
 
 class LanguageDetector:
-    def __init__(self, examples: dict[str, Iterable[str]]):
+    def __init__(self, examples: Mapping[str, Iterable[str]]):
         self.counts: dict[str, Counter[str]] = {}
         self.totals: dict[str, int] = {}
         vocab: set[str] = set()

@@ -22,7 +22,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from referrals.config import Settings
-from referrals.db import ContactEntry
+from referrals.models import ContactEntry
 from referrals.privacy import has_consent, is_opted_out
 from referrals.vault import KeyMissing, Vault, pseudonym as make_pseudonym
 

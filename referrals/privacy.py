@@ -21,50 +21,17 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, delete, func, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
-from referrals.callbacks import CallbackRequest
-from referrals.db import (Base, ContactEntry, InboundMessage, ReferralCase, ReferralLogEntry, Resident,
-                          get_or_create_resident,
-                          utcnow)
+from referrals.models import (CallbackRequest, Consent, ContactEntry, CrisisFlag, InboundMessage, OptOut, ReferralCase,
+                              ReferralLogEntry, Resident, utcnow)
+from referrals.residents import get_or_create_resident
 
 SCOPES = ("referral", "followup", "analytics")
 # Handled Twilio MessageSids are kept this long, so a captured signed webhook cannot be replayed once its
 # id is forgotten (Twilio's signature has no timestamp). A MessageSid says nothing about a person.
 MESSAGE_SID_DAYS = 90
-
-
-class OptOut(Base):
-    __tablename__ = "sms_opt_outs"
-
-    pseudonym: Mapped[str] = mapped_column(String(128), primary_key=True)
-    opted_out: Mapped[bool] = mapped_column(Boolean)
-    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class Consent(Base):
-    __tablename__ = "consents"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    pseudonym: Mapped[str] = mapped_column(ForeignKey("residents.pseudonym", ondelete="CASCADE"), index=True)
-    scope: Mapped[str] = mapped_column(String(20))
-    granted: Mapped[bool] = mapped_column(Boolean)
-    wording: Mapped[str] = mapped_column(Text)
-    language: Mapped[str] = mapped_column(String(5))
-    channel: Mapped[str] = mapped_column(String(20))
-    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class CrisisFlag(Base):
-    __tablename__ = "crisis_flags"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    pseudonym: Mapped[str] = mapped_column(String(128), index=True)
-    channel: Mapped[str] = mapped_column(String(20))
-    language: Mapped[str] = mapped_column(String(5))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    reviewed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 # --- opt-out ---------------------------------------------------------------------------------
@@ -145,7 +112,7 @@ def held_data(session: Session, pseudonym: str) -> HeldData:
 
 def _day(value: datetime) -> datetime:
     """Midnight UTC of the same day: the coarse time kept after a deletion."""
-    from referrals.staff import as_utc
+    from referrals.models import as_utc
 
     return as_utc(value).replace(hour=0, minute=0, second=0, microsecond=0)
 OPEN_STATUSES = ("new", "claimed", "contacted")  # a caseworker still has work to do on these
@@ -183,7 +150,7 @@ def delete_resident(session: Session, pseudonym: str) -> dict[str, int]:
     # No linkage back (issue 12): the audit log loses the old id, and both the audit rows and the re-keyed
     # log rows keep only the day. Otherwise the microsecond time of a staff action (audit log, old id)
     # equals the time of the log row it wrote, and gives the deleted referral's demographics back.
-    from referrals.staff import AuditEntry
+    from referrals.models import AuditEntry
 
     case_ids = session.scalars(select(ReferralCase.id).where(ReferralCase.resident_pseudonym == pseudonym)).all()
     for case_id in case_ids:

@@ -9,7 +9,8 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 
 from referrals.config import Settings
-from referrals.db import DirectoryChanges, load_programs, make_engine, make_sessionmaker, update_directory
+from referrals.db import make_engine, make_sessionmaker
+from referrals.intake import DirectoryChanges, load_programs, update_directory
 from referrals.directory import Directory, load_neighborhoods, read_directory
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

@@ -109,6 +109,7 @@ class Vault:
         return kid if sep else None
 
     def open(self, sealed: str) -> str:
+        kid: str | None
         kid, sep, token = sealed.partition("$")
         if not sep:
             kid, token = None, sealed

@@ -25,7 +25,8 @@ from referrals.config import Settings  # noqa: E402
 from referrals.db import make_sessionmaker  # noqa: E402
 from referrals.reports.calendar import parse_period  # noqa: E402
 from referrals.reports.core import period_counts, suppress_release  # noqa: E402
-from referrals.reports.releases import ReportRelease, _cells_from, _months_from, audit_all, publish  # noqa: E402
+from referrals.models import ReportRelease  # noqa: E402
+from referrals.reports.releases import _cells_from, _months_from, audit_all, publish  # noqa: E402
 from referrals.sample_data import load_sample_data  # noqa: E402
 from referrals.store import prepare  # noqa: E402
 

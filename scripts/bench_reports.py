@@ -32,7 +32,8 @@ from sqlalchemy import insert, text  # noqa: E402
 
 from referrals import reports  # noqa: E402
 from referrals.config import Settings  # noqa: E402
-from referrals.db import ReferralLogEntry, make_engine, make_sessionmaker  # noqa: E402
+from referrals.db import make_engine, make_sessionmaker  # noqa: E402
+from referrals.models import ReferralLogEntry  # noqa: E402
 from referrals.directory import load_directory_file, load_neighborhoods  # noqa: E402
 from referrals.sample_data import Generator, log_rows  # noqa: E402
 from referrals.store import upgrade  # noqa: E402

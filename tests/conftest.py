@@ -19,6 +19,22 @@ from referrals.db import make_engine
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
+# --- test tiers ---------------------------------------------------------------------------------------
+# A test that uses one of these fixtures, directly or through another fixture, needs the trained Rasa model
+# or starts server processes (Rasa, the action server, the gateway, the HSDS API, a browser): it is marked
+# `stack`. The hostile-input runs of tests/test_*_fuzz.py (FUZZ_N inputs per route) are marked `fuzz`.
+# `make test-fast` runs every other test (`pytest -m "not stack and not fuzz"`); `make test` runs them all.
+STACK_FIXTURES = frozenset({"model", "stack", "gateway", "browser", "api"})
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)
+        if item.path.name.endswith("_fuzz.py"):
+            item.add_marker(pytest.mark.fuzz)
+
+
 def _pg_available() -> str | None:
     try:
         engine = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")

@@ -14,7 +14,9 @@ import uuid
 import aiohttp
 from sqlalchemy import func, select
 
-from referrals.db import ReferralCase, ReferralLogEntry, create_referral, make_engine, make_sessionmaker
+from referrals.db import make_engine, make_sessionmaker
+from referrals.models import ReferralCase, ReferralLogEntry
+from referrals.residents import create_referral
 from referrals.directory import load_directory_file
 from referrals.config import Settings
 from referrals.matching import Answers

@@ -14,8 +14,8 @@ from sqlalchemy import inspect, select, text
 
 from actions.answers import GENDERS, PREFER_NOT, RACE_ETHNICITY, parse_gender, parse_race_ethnicity, parse_yes_no
 from actions.messages import TEXTS
-from referrals.db import ReferralCase, ReferralLogEntry, Resident, make_engine, make_sessionmaker
-from referrals.privacy import Consent
+from referrals.db import make_engine, make_sessionmaker
+from referrals.models import Consent, ReferralCase, ReferralLogEntry, Resident
 from referrals.reports import GENDER_LABELS, RACE_ETHNICITY_LABELS
 from referrals.language import fold
 from tests.chat import Resident as Chat

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import select
 
-from referrals.db import ReferralCase, ReferralLogEntry, Resident, make_engine, make_sessionmaker
+from referrals.db import make_engine, make_sessionmaker
+from referrals.models import ReferralCase, ReferralLogEntry, Resident
 from referrals.language import fold
 from tests.chat import Resident as Chat, answer_questions, pick
 

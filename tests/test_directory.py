@@ -14,7 +14,8 @@ import pytest
 import referrals.store
 from referrals.__main__ import main
 from referrals.config import ROOT
-from referrals.db import load_programs, make_engine, make_sessionmaker
+from referrals.db import make_engine, make_sessionmaker
+from referrals.intake import load_programs
 from referrals.directory import (MAX_FILE_BYTES, DirectoryError, export_document, load_directory_file,
                                  parse_directory, read_directory)
 from referrals.needs import PROGRAM_NEEDS

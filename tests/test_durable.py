@@ -21,9 +21,10 @@ from sqlalchemy import func, select
 
 from bot.rasa_client import effective_user_events
 from bot.stack import running_stack
-from bot.stores import ConversationState, ConversationStore
+from bot.stores import ConversationStore
+from referrals.db import make_engine, make_sessionmaker
+from referrals.models import ConversationState, ReferralCase
 from referrals.config import Settings
-from referrals.db import ReferralCase, make_engine, make_sessionmaker
 from referrals.vault import pseudonym
 from tests.chat import Texter, answer_questions, bodies, pick
 from tests.conftest import TWILIO_TEST_TOKEN, start_gateway, stop_gateway

@@ -11,9 +11,10 @@ import sys
 from sqlalchemy import select
 
 from referrals.config import ROOT
-from referrals.db import ReferralCase, ReferralLogEntry, Resident
+from referrals.models import ReferralCase, ReferralLogEntry, Resident
 from referrals.privacy import record_consent
-from referrals.staff import claim, create_user, record_step
+from referrals.accounts import create_user
+from referrals.cases import claim, record_step
 from tests.fake_twilio import FakeTwilio
 from tests.test_gateway_privacy import fake_twilio, refer, sessions  # noqa: F401  (fixture)
 from tests.test_gateway_sms import sms_pseudonym, texter

@@ -15,7 +15,8 @@ import aiohttp
 import pytest
 from twilio.request_validator import RequestValidator
 
-from referrals.db import InboundMessage, make_sessionmaker, utcnow
+from referrals.db import make_sessionmaker
+from referrals.models import InboundMessage, utcnow
 from referrals.privacy import purge_expired
 from referrals.vault import pseudonym
 from tests.chat import Texter, bodies

@@ -16,9 +16,10 @@ from sqlalchemy import select, update
 
 from bot.sms import plain_gsm, segments
 from referrals.config import ROOT, Settings
-from referrals.db import ContactEntry, ReferralCase, ReferralLogEntry, Resident, make_engine, make_sessionmaker, utcnow
+from referrals.db import make_engine, make_sessionmaker
+from referrals.models import Consent, ContactEntry, CrisisFlag, OptOut, ReferralCase, ReferralLogEntry, Resident, utcnow
+from referrals.privacy import record_consent
 from referrals.outbound import Outbound
-from referrals.privacy import Consent, CrisisFlag, OptOut, record_consent
 from tests.chat import Texter, answer_questions, bodies
 from tests.conftest import TWILIO_TEST_TOKEN, start_gateway, stop_gateway
 from tests.fake_twilio import FakeTwilio

@@ -13,7 +13,8 @@ from sqlalchemy import MetaData, select
 from twilio.request_validator import RequestValidator
 
 from bot.sms import MAX_CHARS, segments
-from referrals.db import ContactEntry, ReferralCase, make_engine, make_sessionmaker
+from referrals.db import make_engine, make_sessionmaker
+from referrals.models import ContactEntry, ReferralCase
 from referrals.vault import Vault, pseudonym
 from tests.chat import Texter, answer_questions, bodies, pick
 from tests.conftest import TWILIO_TEST_TOKEN, start_gateway, stop_gateway

@@ -8,7 +8,8 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from referrals.db import ContactEntry, ReferralCase, make_engine, make_sessionmaker
+from referrals.db import make_engine, make_sessionmaker
+from referrals.models import ContactEntry, ReferralCase
 from referrals.vault import Vault, pseudonym
 
 

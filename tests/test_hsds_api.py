@@ -23,7 +23,8 @@ from aiohttp import web
 
 from bot.stack import free_port, wait_http
 from referrals.config import ROOT
-from referrals.db import load_programs, make_engine, make_sessionmaker
+from referrals.db import make_engine, make_sessionmaker
+from referrals.intake import load_programs
 from referrals.directory import DirectoryError, export_document, read_directory
 from referrals.store import load_feed, upgrade
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from referrals.config import ROOT
-from referrals.db import load_programs, make_sessionmaker
+from referrals.db import make_sessionmaker
+from referrals.intake import load_programs
 from referrals.directory import DirectoryError, read_directory
 from referrals.store import load_feed
 

@@ -11,7 +11,10 @@ from datetime import date
 from sqlalchemy import select
 
 from referrals.config import ROOT
-from referrals.db import ProgramRow, ReferralCase, create_referral, load_programs, make_sessionmaker
+from referrals.db import make_sessionmaker
+from referrals.intake import load_programs
+from referrals.models import ProgramRow, ReferralCase
+from referrals.residents import create_referral
 from referrals.matching import Answers
 from referrals.reports import program_names
 from referrals.store import load_feed

@@ -27,14 +27,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from referrals import staff
+from referrals import accounts, cases, models
 from referrals.config import ROOT, Settings
-from referrals.db import (ReferralCase, ReferralLogEntry, Resident, create_referral, load_programs, make_engine,
-                          make_sessionmaker, save_contact, utcnow)
+from referrals.db import make_engine, make_sessionmaker
+from referrals.intake import load_programs
+from referrals.models import (AuditEntry, CaseEvent, ReferralCase, ReferralLogEntry, Resident, StaffSession, StaffUser,
+                              utcnow)
+from referrals.residents import create_referral, save_contact
 from referrals.matching import Answers
 from referrals.portal import make_app
 from referrals.portal.auth import declared_roles
-from referrals.staff import AuditEntry, CaseEvent, StaffSession, StaffUser
 from referrals.store import load_directory
 from referrals.vault import Vault
 
@@ -164,7 +166,7 @@ class Portal:
         self.phones[case_id] = phone
         if claimed_by:
             with self.sessions.begin() as s:
-                staff.claim(s, s.get(ReferralCase, case_id), s.get(StaffUser, self.users[claimed_by]))
+                cases.claim(s, s.get(ReferralCase, case_id), s.get(StaffUser, self.users[claimed_by]))
         return case_id
 
     def case(self, case_id: str) -> ReferralCase:
@@ -318,7 +320,7 @@ def _other_session(p: Portal, role: str | None) -> str:
     if role is None:
         return "0" * 64
     with p.sessions.begin() as s:
-        _, row = staff.start_session(s, s.get(StaffUser, p.users[role]), mfa_done=True)
+        _, row = accounts.start_session(s, s.get(StaffUser, p.users[role]), mfa_done=True)
         return row.id
 
 
@@ -501,7 +503,7 @@ def test_a_step_on_an_earlier_date_is_logged_on_that_date(portal: Portal):
     cw = portal.client("caseworker")
     assert cw.post(f"/referrals/{ref}/steps", {"status": "contacted", "date": day.isoformat()}).status_code == 303
     row = portal.rows(ReferralLogEntry, ReferralLogEntry.referral_id == ref, ReferralLogEntry.status == "contacted")[0]
-    assert staff.as_utc(row.occurred_at).date() == day
+    assert models.as_utc(row.occurred_at).date() == day
 
 
 @pytest.mark.parametrize("form, status, message", [
@@ -537,10 +539,10 @@ def test_two_claims_at_once_exactly_one_wins(portal: Portal):
     first, second = portal.sessions(), portal.sessions()
     try:
         a, b = first.get(ReferralCase, ref), second.get(ReferralCase, ref)
-        staff.claim(first, a, first.get(StaffUser, portal.users["caseworker"]))
+        cases.claim(first, a, first.get(StaffUser, portal.users["caseworker"]))
         first.commit()
-        with pytest.raises(staff.Conflict):
-            staff.claim(second, b, second.get(StaffUser, portal.users["cw2"]))
+        with pytest.raises(cases.Conflict):
+            cases.claim(second, b, second.get(StaffUser, portal.users["cw2"]))
         second.rollback()
     finally:
         first.close()
@@ -866,7 +868,7 @@ def test_supervisors_see_open_callback_requests_with_the_number_to_call(portal: 
     from datetime import datetime, timezone
 
     from referrals.callbacks import parse_preferred_time, request_callback
-    from referrals.db import save_contact
+    from referrals.residents import save_contact
 
     vault = portal.vault
     with make_sessionmaker(portal.engine).begin() as s:

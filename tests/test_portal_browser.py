@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from referrals.db import ReferralLogEntry
+from referrals.models import ReferralLogEntry
 import pyotp
 
-from referrals import staff
+from referrals import accounts
 from tests.test_portal import NEIGHBORHOOD, PASSWORD, Portal, portal  # noqa: F401  (portal is a fixture)
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -130,7 +130,7 @@ def test_first_sign_in_enrolls_the_app_from_the_qr_code_in_the_browser(portal: P
     CSP, nothing loaded from outside), the key typed into an app gives a code that works, and the
     recovery codes are shown before the queue."""
     with portal.sessions.begin() as s:
-        staff.create_user(s, "noor", "caseworker", "lantern orbit velvet thimble", "Riverbend Community College")
+        accounts.create_user(s, "noor", "caseworker", "lantern orbit velvet thimble", "Riverbend Community College")
     page = browser.new_page()
     page.set_default_timeout(20_000)
     outside, violations = [], []

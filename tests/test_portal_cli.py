@@ -12,10 +12,11 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from referrals import staff
+from referrals import accounts, models
+from referrals.cli import staff
 from referrals.config import ROOT
 from referrals.db import make_engine, make_sessionmaker
-from referrals.staff import StaffUser
+from referrals.models import StaffUser
 from referrals.store import load_directory
 
 PASSWORD = "a long enough passphrase"
@@ -56,7 +57,7 @@ def test_add_list_disable_an_account(directory_db: str):
     assert user.password_hash.startswith("$argon2id$") and PASSWORD not in user.password_hash
     engine = make_engine(directory_db)
     with make_sessionmaker(engine).begin() as s:
-        assert staff.authenticate(s, "ana", PASSWORD) is not None
+        assert accounts.authenticate(s, "ana", PASSWORD) is not None
     engine.dispose()
 
     listed = users(directory_db, "list")
@@ -124,19 +125,19 @@ def test_reset_mfa_on_the_command_line_makes_them_enroll_again(directory_db: str
     try:
         with make_sessionmaker(engine).begin() as s:
             eve = s.scalar(select(StaffUser).where(StaffUser.username == "eve"))
-            staff.enrollment_secret(s, eve)
-            eve.totp_enrolled_at = staff.utcnow()
-            staff.new_recovery_codes(s, eve)
-            staff.start_session(s, eve, mfa_done=True)
+            accounts.enrollment_secret(s, eve)
+            eve.totp_enrolled_at = models.utcnow()
+            accounts.new_recovery_codes(s, eve)
+            accounts.start_session(s, eve, mfa_done=True)
         assert "enrolled" in users(directory_db, "list").stdout
         reset = users(directory_db, "reset-mfa", "eve")
         assert reset.returncode == 0 and "enroll" in reset.stdout
         with make_sessionmaker(engine)() as s:
             eve = s.scalar(select(StaffUser).where(StaffUser.username == "eve"))
             assert not eve.mfa_enrolled and eve.totp_secret is None
-            assert staff.recovery_codes_left(s, eve) == 0
-            assert not s.scalars(select(staff.StaffSession).where(staff.StaffSession.user_id == eve.id)).all()
-            (entry,) = s.scalars(select(staff.AuditEntry).where(staff.AuditEntry.action == "mfa_reset")).all()
+            assert accounts.recovery_codes_left(s, eve) == 0
+            assert not s.scalars(select(models.StaffSession).where(models.StaffSession.user_id == eve.id)).all()
+            (entry,) = s.scalars(select(models.AuditEntry).where(models.AuditEntry.action == "mfa_reset")).all()
             assert entry.username is None and entry.detail == "eve on the command line"
     finally:
         engine.dispose()

@@ -24,8 +24,8 @@ import pytest
 from sqlalchemy import delete
 from yarl import URL
 
-from referrals import staff
-from referrals.staff import LoginThrottle, StaffUser
+from referrals import accounts
+from referrals.models import LoginThrottle, StaffUser
 from tests.test_portal import EXPECTED, MFA, PUBLIC, ROLES, Portal, app_routes, portal  # noqa: F401  (fixture)
 
 N = int(os.environ.get("FUZZ_N", "1000"))
@@ -178,12 +178,12 @@ class Sessions:
             return Actor(kind, "", "fuzz-login-csrf-token")
         username = "caseworker" if kind == "pending" else kind
         with self.p.sessions.begin() as s:
-            token, row = staff.start_session(s, s.get(StaffUser, self.p.users[username]), mfa_done=kind != "pending")
+            token, row = accounts.start_session(s, s.get(StaffUser, self.p.users[username]), mfa_done=kind != "pending")
             return Actor(kind, token, row.csrf_token)
 
     def forget(self, actor: Actor) -> None:
         with self.p.sessions.begin() as s:
-            staff.end_session(s, actor.token)
+            accounts.end_session(s, actor.token)
 
     def actor(self, kind: str, fresh: bool) -> Actor:
         if fresh or kind not in self.standing:

@@ -23,10 +23,9 @@ import segno
 from sqlalchemy import update
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from referrals import staff
-from referrals.db import utcnow
+from referrals import accounts, models
+from referrals.models import AuditEntry, LoginThrottle, RecoveryCode, StaffSession, StaffUser, utcnow
 from referrals.portal import make_app
-from referrals.staff import AuditEntry, LoginThrottle, RecoveryCode, StaffSession, StaffUser
 from tests.test_portal import (ORG, PASSWORD, Client, Portal, RunningApp, portal,  # noqa: F401  (fixture)
                                portal_settings)
 
@@ -41,7 +40,7 @@ def _audit(p: Portal, action: str, **where) -> list[AuditEntry]:
 def _new_user(p: Portal, username: str, role: str = "caseworker") -> int:
     """An account as `users add` makes it: a password, no authenticator app yet."""
     with p.sessions.begin() as s:
-        user = staff.create_user(s, username, role, STRONG, ORG if role in staff.ORG_ROLES else None)
+        user = accounts.create_user(s, username, role, STRONG, ORG if role in accounts.ORG_ROLES else None)
         return user.id
 
 
@@ -65,15 +64,15 @@ def _wait_out_throttles(p: Portal) -> None:
 def slow_machine_safe_delays(monkeypatch):
     """The first delay is 5 s; a loaded CI machine can take longer than that between two sign-ins, and
     the tests would see the delay run out. Here it is 30 s (the schedule itself is checked below)."""
-    monkeypatch.setattr(staff, "THROTTLE_FIRST_DELAY", timedelta(seconds=30))
+    monkeypatch.setattr(accounts, "THROTTLE_FIRST_DELAY", timedelta(seconds=30))
 
 
 def test_delays_double_from_5_seconds_up_to_a_minute_for_a_username(monkeypatch):
     monkeypatch.undo()  # the real first delay, not the one patched for the HTTP tests
-    free, cap = staff.THROTTLE_ACCOUNT
-    delays = [staff.throttle_delay(n, free, cap).total_seconds() for n in range(free + 6)]
+    free, cap = accounts.THROTTLE_ACCOUNT
+    delays = [accounts.throttle_delay(n, free, cap).total_seconds() for n in range(free + 6)]
     assert delays == [0] * free + [5, 10, 20, 40, 60, 60]
-    assert staff.THROTTLE_ADDRESS[1] == staff.THROTTLE_MFA[1] == timedelta(minutes=15)
+    assert accounts.THROTTLE_ADDRESS[1] == accounts.THROTTLE_MFA[1] == timedelta(minutes=15)
 
 
 @pytest.fixture
@@ -139,7 +138,7 @@ def test_first_sign_in_enrolls_an_app_from_a_qr_code_drawn_by_the_portal(portal:
     assert len(secret) == 32, "160-bit key"
     # The QR code is inline SVG made here: it encodes exactly the otpauth URI of this key, and the
     # page loads nothing from anywhere else.
-    uri = pyotp.TOTP(secret).provisioning_uri(name="noor", issuer_name=staff.TOTP_ISSUER)
+    uri = pyotp.TOTP(secret).provisioning_uri(name="noor", issuer_name=accounts.TOTP_ISSUER)
     drawn = re.search(r"<svg.*?</svg>", page.text, re.S).group(0)
     expected = segno.make(uri, error="m").svg_inline(scale=5, dark="#000", light="#fff",
                                                      title="QR code of your authenticator key", svgclass="qr")
@@ -239,15 +238,15 @@ def test_a_stranger_cannot_lock_out_a_colleague(portal: Portal, proxied: str):  
     for _ in range(12):
         _wait_out_throttles(portal)
         stranger.login("caseworker", "still not the password")
-    (row,) = portal.rows(LoginThrottle, LoginThrottle.key == staff.account_key("caseworker"))
-    assert staff.as_utc(row.blocked_until) - utcnow() <= timedelta(seconds=60)
+    (row,) = portal.rows(LoginThrottle, LoginThrottle.key == accounts.account_key("caseworker"))
+    assert models.as_utc(row.blocked_until) - utcnow() <= timedelta(seconds=60)
     assert _audit(portal, "throttled", username="caseworker")
 
 
 def test_a_slowed_attempt_runs_no_argon2(portal: Portal, monkeypatch):  # noqa: F811
     calls = []
-    real = staff._verify
-    monkeypatch.setattr(staff, "_verify", lambda h, p: calls.append(1) or real(h, p))
+    real = accounts._verify
+    monkeypatch.setattr(accounts, "_verify", lambda h, p: calls.append(1) or real(h, p))
     c = Client(portal.url)
     for _ in range(5):
         assert c.login("supervisor", "wrong wrong wrong").status_code == 401
@@ -266,7 +265,7 @@ def test_unknown_and_known_usernames_are_slowed_alike(portal: Portal, proxied: s
 
 def test_one_address_trying_many_usernames_is_slowed(portal: Portal, proxied: str):  # noqa: F811
     sprayer = _from(proxied, portal, "203.0.113.50")
-    free, _ = staff.THROTTLE_ADDRESS
+    free, _ = accounts.THROTTLE_ADDRESS
     statuses = [sprayer.login(f"guess{i}", "Summer2026!!").status_code for i in range(free + 1)]
     assert statuses == [401] * free + [429]
     other = _from(proxied, portal, "198.51.100.77")
@@ -328,7 +327,7 @@ def test_staff_see_and_end_their_own_sessions_only(portal: Portal):  # noqa: F81
 
 
 def _current(p: Portal, c: Client) -> str:
-    return staff._session_id(c.http.cookies.get("portal_session"))
+    return accounts._session_id(c.http.cookies.get("portal_session"))
 
 
 # --- re-authentication ----------------------------------------------------------------------------

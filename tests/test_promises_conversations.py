@@ -11,10 +11,11 @@ import pytest
 
 from sqlalchemy import select
 
-from referrals.db import ContactEntry, ReferralCase, make_engine, make_sessionmaker
+from referrals.db import make_engine, make_sessionmaker
+from referrals.models import ContactEntry, ReferralCase
 from referrals.language import fold
 from referrals.vault import Vault, pseudonym
-from tests.chat import Resident, Texter, answer_questions, pick
+from tests.chat import Resident, Texter, answer_questions
 from tests.conftest import TWILIO_TEST_TOKEN
 from tests.test_gateway_web import Visitor, post, text
 from tests.test_log_privacy import TROUBLE_EN, database_down

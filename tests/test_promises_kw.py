@@ -12,8 +12,9 @@ from actions.callbacks import callback_reply, hours_label
 from actions.trust import privacy_answer
 from bot.keywords import ReferralStatus, keyword_text, match_keyword, status_text
 from bot.sms import cost, shape
-from referrals.callbacks import (CallbackRequest, StaffedHours, call_window, open_requests, parse_preferred_time,
-                                 request_callback, set_preferred_time)
+from referrals.callbacks import (StaffedHours, call_window, open_requests, parse_preferred_time, request_callback,
+                                 set_preferred_time)
+from referrals.models import CallbackRequest
 from referrals.db import make_sessionmaker
 from referrals.privacy import delete_resident, open_work, purge_expired
 

@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.sms import plain_gsm as gsm, segments
-from referrals.callbacks import CallbackRequest, StaffedHours, call_window
+from referrals.callbacks import StaffedHours, call_window
+from referrals.db import make_engine, make_sessionmaker
+from referrals.models import CallbackRequest, ContactEntry, OptOut, ReferralCase
 from referrals.config import Settings
-from referrals.db import ContactEntry, ReferralCase, make_engine, make_sessionmaker
-from referrals.privacy import OptOut
 from referrals.vault import Vault, pseudonym
 from tests.chat import Texter, answer_questions, bodies, pick
 from tests.conftest import TWILIO_TEST_TOKEN

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from referrals.db import ReferralCase, ReferralLogEntry, make_engine, make_sessionmaker
+from referrals.db import make_engine, make_sessionmaker
+from referrals.models import ReferralCase, ReferralLogEntry
 from referrals.vault import pseudonym
 from tests.test_widget_browser import (MISSING, CHROMIUM, browser, context, expect, focused,  # noqa: F401 (fixtures)
                                        stored_state, type_and_send, wait_reply)

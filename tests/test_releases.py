@@ -13,10 +13,11 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import insert, select
 
-from referrals.db import ReferralLogEntry, make_sessionmaker
+from referrals.db import make_sessionmaker
+from referrals.models import ReferralLogEntry, ReportRelease
+from referrals.reports.releases import _cells_from, audit_all, get_release, list_releases, publish
 from referrals.reports.calendar import (PeriodError, ended_periods, fiscal_year, fiscal_year_of, month,
                                         parse_period, quarter)
-from referrals.reports.releases import ReportRelease, _cells_from, audit_all, get_release, list_releases, publish
 from tests.test_reports import PROGRAMS, _program_row, make_log
 
 UTC = timezone.utc
@@ -44,7 +45,7 @@ def test_the_calendar_has_months_fiscal_quarters_and_years_only():
 def _load(engine, referrals: int = 260):
     rows = make_log(referrals=referrals)
     with engine.begin() as conn:
-        conn.execute(insert(__import__("referrals.db", fromlist=["ProgramRow"]).ProgramRow.__table__),
+        conn.execute(insert(__import__("referrals.models", fromlist=["ProgramRow"]).ProgramRow.__table__),
                      [_program_row(pid, name, i) for i, (pid, name) in
                       enumerate(p for ps in PROGRAMS.values() for p in ps)])
         conn.execute(insert(ReferralLogEntry.__table__), rows)

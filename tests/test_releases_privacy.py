@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from referrals import staff
+from referrals import cases
 from referrals.config import ROOT
-from referrals.db import ReferralCase, ReferralLogEntry, create_referral, load_programs, make_sessionmaker
+from referrals.db import make_sessionmaker
+from referrals.intake import load_programs
+from referrals.models import AuditEntry, ReferralCase, ReferralLogEntry, StaffUser
+from referrals.residents import create_referral
 from referrals.matching import Answers
 from referrals.privacy import delete_resident
-from referrals.staff import AuditEntry, StaffUser
 from referrals.store import load_directory
 
 
@@ -27,8 +29,8 @@ def test_delete_leaves_nothing_that_links_back_to_the_referral(engine):
                                answers=Answers(zip_code="47104", age_band="25_54", language="es"),
                                neighborhood="Eastside", channel="sms")
         s.flush()
-        staff.claim(s, case, user)
-        staff.record_step(s, case, user, "contacted", "", on=None)
+        cases.claim(s, case, user)
+        cases.record_step(s, case, user, "contacted", "", on=None)
         case_id = case.id
     with sessions() as s:
         before = {(r.event, r.status): r.occurred_at for r in

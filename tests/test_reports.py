@@ -16,15 +16,15 @@ import subprocess
 import sys
 import uuid
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import func, insert, select
 
 from referrals.config import ROOT
-from referrals.db import (ContactEntry, ProgramRow, ReferralCase, ReferralLogEntry, Resident,
-                          make_sessionmaker)
+from referrals.db import make_sessionmaker
+from referrals.models import ContactEntry, ProgramRow, ReferralCase, ReferralLogEntry, Resident
 from referrals.reports import DIMENSIONS, build_report, csv_safe, render_csv, render_text
 from referrals.reports.calendar import fiscal_year, month, quarter
 from referrals.reports.core import OUTCOME_DAYS, count_months, period_counts, program_names

@@ -10,7 +10,6 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +21,8 @@ from sqlalchemy import func, select, text
 
 from bot.stack import RUN_DIR, free_port, prepare_stores, start_actions, start_rasa, wait_http
 from referrals.config import Settings
-from referrals.db import ReferralCase, make_engine, make_sessionmaker
+from referrals.db import make_engine, make_sessionmaker
+from referrals.models import ReferralCase
 from referrals.vault import pseudonym
 from tests.chat import Texter, answer_questions, pick
 from tests.conftest import PG_ADMIN_URL, TWILIO_TEST_TOKEN, start_gateway, stop_gateway

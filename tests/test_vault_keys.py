@@ -16,9 +16,11 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from referrals.config import ROOT, Settings
-from referrals.db import ContactEntry, ReferralCase, create_referral, make_sessionmaker, save_contact
+from referrals.db import make_sessionmaker
+from referrals.models import ContactEntry, ReferralCase
+from referrals.residents import create_referral, save_contact
 from referrals.directory import load_directory_file
-from referrals.followups import run_command
+from referrals.cli.followups import run_command
 from referrals.matching import Answers
 from referrals.privacy import record_consent
 from referrals.vault import KeyMissing, Vault

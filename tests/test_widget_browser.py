@@ -18,7 +18,8 @@ import urllib.request
 import pytest
 from sqlalchemy import select
 
-from referrals.db import ContactEntry, ReferralCase, make_engine, make_sessionmaker
+from referrals.db import make_engine, make_sessionmaker
+from referrals.models import ContactEntry, ReferralCase
 from referrals.vault import Vault, pseudonym
 
 CHROMIUM = "/usr/bin/chromium"

@@ -3,9 +3,8 @@
 from alembic import context
 
 from referrals.config import Settings
-from referrals.db import Base, make_engine
-import referrals.privacy  # noqa: F401  (their tables join Base.metadata)
-import referrals.staff  # noqa: F401
+from referrals.db import make_engine
+from referrals.models import Base  # every table of the referral database
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or Settings.from_env().database_url

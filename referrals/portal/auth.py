@@ -39,10 +39,10 @@ from aiohttp import web
 from datetime import timedelta
 from urllib.parse import quote
 
-from referrals import staff
+from referrals import accounts
 from referrals.portal.context import (DB, LOGIN_CSRF, PENDING_USER, SETTINGS, STAFF_SESSION, USER, csrf_token,
                                       read_form, redirect, render)
-from referrals.staff import ROLES, needs_reauth, resume_session
+from referrals.accounts import ROLES, needs_reauth, resume_session
 
 log = logging.getLogger("referrals.portal")
 
@@ -185,7 +185,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             return _to_sign_in(request, token)
         if user.role not in allowed:
             resource = route.resource.canonical if route.resource else "?"
-            staff.audit(request[DB], user, "access_denied", detail=f"role {user.role}: {request.method} {resource}")
+            accounts.audit(request[DB], user, "access_denied", detail=f"role {user.role}: {request.method} {resource}")
             return forbidden(request)
     if request.method not in SAFE_METHODS and not await _csrf_ok(request):
         return render(request, "error.html", status=403, title="Form expired",

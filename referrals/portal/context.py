@@ -16,8 +16,8 @@ from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
 from referrals.config import Settings
-from referrals.staff import FHIR_TASK_STATUS, StaffSession, StaffUser, as_utc
-from referrals.db import utcnow
+from referrals.models import StaffSession, StaffUser, as_utc, utcnow
+from referrals.cases import FHIR_TASK_STATUS
 
 SETTINGS = web.AppKey("portal_settings", Settings)
 SESSIONS = web.AppKey("portal_sessions", sessionmaker)

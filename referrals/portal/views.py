@@ -1,7 +1,8 @@
-"""Request handlers: read the request, call referrals.staff, render a page or redirect (POST, then GET).
+"""Request handlers: read the request, call the services (referrals.accounts, referrals.cases), render a page
+or redirect (POST, then GET).
 
 Object checks come on top of the role declarations: a referral outside what the user may see answers
-404, so nobody learns that it exists; contact details need `staff.may_work` as well.
+404, so nobody learns that it exists; contact details need `cases.may_work` (referrals/cases.py) as well.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy import func, select, text
 
-from referrals import staff
-from referrals.db import ContactEntry, ProgramRow, ReferralCase, utcnow
+from referrals import accounts
+from referrals import cases as casework  # `cases` is the queue's list of cases in the handlers
+from referrals.accounts import StaffError
+from referrals.cases import STATUSES, STEP_STATUSES
+from referrals.models import ContactEntry, LoginThrottle, ProgramRow, ReferralCase, StaffUser, as_utc, utcnow
 from referrals.portal.auth import (ANY_STAFF, LOGIN_CSRF_COOKIE, allow_pending, clear_cookie, client_address,
                                    fresh_login_csrf, mfa_step, public, reauth, roles, safe_next,
                                    session_cookie_name, session_token, set_cookie)
 from referrals.portal.context import (SETTINGS, STAFF_SESSION, USER, current_user, db, pending_user, read_form, redirect,
                                       render)
-from referrals.staff import STATUSES, STEP_STATUSES, StaffError, StaffUser
 from referrals.vault import KeyMissing, Vault
 
 log = logging.getLogger("referrals.portal")
@@ -84,12 +87,12 @@ def _count_attempt(request: web.Request, limits: dict, user: StaffUser | None):
     """Count one attempt before any secret is checked (committed at once, so parallel requests see it);
     the wait when the attempt must not go on. Throttling that starts is audited once, not per attempt."""
     session = db(request)
-    wait = staff.throttle_attempt(session, limits)
+    wait = accounts.throttle_attempt(session, limits)
     if not wait:
-        for key, row in ((k, session.get(staff.LoginThrottle, k)) for k in limits):
+        for key, row in ((k, session.get(LoginThrottle, k)) for k in limits):
             if row is not None and row.blocked_until is not None and row.failures == limits[key][0]:
                 kind = key.split(":", 1)[0]
-                staff.audit(session, user if kind != "address" else None, "throttled",
+                accounts.audit(session, user if kind != "address" else None, "throttled",
                             detail=(f"sign-ins from {key.split(':', 1)[1]}" if kind == "address" else f"{kind} checks")
                             + f" slowed after {row.failures} attempts")
     session.commit()
@@ -100,25 +103,25 @@ def _count_attempt(request: web.Request, limits: dict, user: StaffUser | None):
 async def login(request: web.Request) -> web.Response:
     form = await read_form(request)
     username = str(form.get("username", ""))[:200]
-    password = str(form.get("password", ""))[:4 * staff.MAX_PASSWORD]
+    password = str(form.get("password", ""))[:4 * accounts.MAX_PASSWORD]
     session = db(request)
-    shown = staff._printable(username)[:80]
-    known = staff.find_user(session, username)
-    limits = {staff.address_key(client_address(request)): staff.THROTTLE_ADDRESS,
-              staff.account_key(username): staff.THROTTLE_ACCOUNT}
+    shown = accounts._printable(username)[:80]
+    known = accounts.find_user(session, username)
+    limits = {accounts.address_key(client_address(request)): accounts.THROTTLE_ADDRESS,
+              accounts.account_key(username): accounts.THROTTLE_ACCOUNT}
     wait = _count_attempt(request, limits, known)
     if wait:
         return _throttled(request, wait, "login.html", expired=False, username=shown)
     # argon2 takes tens of milliseconds of CPU: off the event loop.
-    user = await asyncio.to_thread(staff.authenticate, session, username, password)
+    user = await asyncio.to_thread(accounts.authenticate, session, username, password)
     if user is None:
         return render(request, "login.html", status=401, error=LOGIN_FAILED, expired=False, username=shown)
-    staff.forgive(session, staff.account_key(username), reset=True)
-    staff.forgive(session, staff.address_key(client_address(request)), reset=False)
-    staff.end_session(session, session_token(request))  # never carry a session across a sign-in
-    token, _ = staff.start_session(session, user, mfa_done=False, address=client_address(request),
+    accounts.forgive(session, accounts.account_key(username), reset=True)
+    accounts.forgive(session, accounts.address_key(client_address(request)), reset=False)
+    accounts.end_session(session, session_token(request))  # never carry a session across a sign-in
+    token, _ = accounts.start_session(session, user, mfa_done=False, address=client_address(request),
                                    user_agent=request.headers.get("User-Agent"))
-    staff.audit(session, user, "password_ok", detail="second factor due")
+    accounts.audit(session, user, "password_ok", detail="second factor due")
     response = redirect("/login/mfa")
     set_cookie(request, response, session_cookie_name(request), token)
     clear_cookie(request, response, LOGIN_CSRF_COOKIE)
@@ -139,10 +142,10 @@ def _qr_svg(uri: str) -> str:
 
 
 def _enroll_view(request: web.Request, user: StaffUser, status: int = 200, error: str | None = None) -> web.Response:
-    secret = staff.enrollment_secret(db(request), user)
-    return render(request, "mfa_enroll.html", status=status, error=error, qr=_qr_svg(staff.provisioning_uri(user)),
+    secret = accounts.enrollment_secret(db(request), user)
+    return render(request, "mfa_enroll.html", status=status, error=error, qr=_qr_svg(accounts.provisioning_uri(user)),
                   secret=" ".join(secret[i:i + 4] for i in range(0, len(secret), 4)), account=user.username,
-                  issuer=staff.TOTP_ISSUER)
+                  issuer=accounts.TOTP_ISSUER)
 
 
 @mfa_step
@@ -157,8 +160,8 @@ async def mfa_form(request: web.Request) -> web.Response:
 async def mfa_submit(request: web.Request) -> web.Response:
     user, session, form = pending_user(request), db(request), await read_form(request)
     code = str(form.get("code", ""))[:64]
-    limits = {f"mfa:{user.id}": staff.THROTTLE_MFA,
-              staff.address_key(client_address(request)): staff.THROTTLE_ADDRESS}
+    limits = {f"mfa:{user.id}": accounts.THROTTLE_MFA,
+              accounts.address_key(client_address(request)): accounts.THROTTLE_ADDRESS}
     wait = _count_attempt(request, limits, user)
     if wait:
         if not user.mfa_enrolled:
@@ -167,25 +170,25 @@ async def mfa_submit(request: web.Request) -> web.Response:
         return _throttled(request, wait, "mfa.html")
     codes = None
     if not user.mfa_enrolled:
-        codes = staff.finish_enrollment(session, user, code)
+        codes = accounts.finish_enrollment(session, user, code)
         if codes is None:
-            staff.audit(session, user, "mfa_failed", detail="wrong code while enrolling")
+            accounts.audit(session, user, "mfa_failed", detail="wrong code while enrolling")
             return _enroll_view(request, user, status=401, error="That code did not match. Check that your app "
                                 "shows the account above, then enter the 6-digit code it shows now.")
         how = "totp"
     else:
-        how = staff.second_factor(session, user, code)
+        how = accounts.second_factor(session, user, code)
         if how is None:
-            staff.audit(session, user, "mfa_failed", detail="wrong code")
+            accounts.audit(session, user, "mfa_failed", detail="wrong code")
             return render(request, "mfa.html", status=401, error=CODE_FAILED)
-    staff.forgive(session, f"mfa:{user.id}", reset=True)
-    staff.forgive(session, staff.address_key(client_address(request)), reset=False)
+    accounts.forgive(session, f"mfa:{user.id}", reset=True)
+    accounts.forgive(session, accounts.address_key(client_address(request)), reset=False)
     # The session gains privileges: a new id (ASVS V3.2.1), the pending one is gone.
-    staff.end_session(session, session_token(request))
-    token, row = staff.start_session(session, user, mfa_done=True, address=client_address(request),
+    accounts.end_session(session, session_token(request))
+    token, row = accounts.start_session(session, user, mfa_done=True, address=client_address(request),
                                      user_agent=request.headers.get("User-Agent"))
     request[STAFF_SESSION] = row
-    staff.audit(session, user, "login", detail="recovery code" if how == "recovery" else "authenticator code")
+    accounts.audit(session, user, "login", detail="recovery code" if how == "recovery" else "authenticator code")
     if codes is not None:
         request[USER] = user
         response = render(request, "recovery_codes.html", codes=codes, next=LANDING[user.role], first=True)
@@ -206,21 +209,21 @@ async def reauth_form(request: web.Request) -> web.Response:
 async def reauth_submit(request: web.Request) -> web.Response:
     user, session, form = current_user(request), db(request), await read_form(request)
     back = safe_next(str(form.get("next", "")))
-    limits = {staff.account_key(user.username): staff.THROTTLE_ACCOUNT, f"mfa:{user.id}": staff.THROTTLE_MFA,
-              staff.address_key(client_address(request)): staff.THROTTLE_ADDRESS}
+    limits = {accounts.account_key(user.username): accounts.THROTTLE_ACCOUNT, f"mfa:{user.id}": accounts.THROTTLE_MFA,
+              accounts.address_key(client_address(request)): accounts.THROTTLE_ADDRESS}
     wait = _count_attempt(request, limits, user)
     if wait:
         return _throttled(request, wait, "reauth.html", next=back)
-    password = str(form.get("password", ""))[:4 * staff.MAX_PASSWORD]
-    right = await asyncio.to_thread(staff.verify_password, user, password)
-    if not right or staff.second_factor(session, user, str(form.get("code", ""))[:64]) is None:
-        staff.audit(session, user, "reauth_failed", detail="wrong password" if not right else "wrong code")
+    password = str(form.get("password", ""))[:4 * accounts.MAX_PASSWORD]
+    right = await asyncio.to_thread(accounts.verify_password, user, password)
+    if not right or accounts.second_factor(session, user, str(form.get("code", ""))[:64]) is None:
+        accounts.audit(session, user, "reauth_failed", detail="wrong password" if not right else "wrong code")
         return render(request, "reauth.html", status=401, next=back,
                       error="That did not work. Enter your password and the code your app shows now.")
     for key in limits:
-        staff.forgive(session, key, reset=not key.startswith("address:"))
+        accounts.forgive(session, key, reset=not key.startswith("address:"))
     request[STAFF_SESSION].auth_at = utcnow()
-    staff.audit(session, user, "reauth")
+    accounts.audit(session, user, "reauth")
     return redirect(back)
 
 
@@ -230,9 +233,9 @@ def _account_view(request: web.Request, status: int = 200, error: str | None = N
                   notice: str | None = None) -> web.Response:
     user, session = current_user(request), db(request)
     return render(request, "account.html", status=status, error=error, notice=notice,
-                  sessions=staff.sessions_of(session, user), current=request[STAFF_SESSION].id,
-                  codes_left=staff.recovery_codes_left(session, user), now=utcnow(),
-                  min_password=staff.MIN_PASSWORD, max_password=staff.MAX_PASSWORD)
+                  sessions=accounts.sessions_of(session, user), current=request[STAFF_SESSION].id,
+                  codes_left=accounts.recovery_codes_left(session, user), now=utcnow(),
+                  min_password=accounts.MIN_PASSWORD, max_password=accounts.MAX_PASSWORD)
 
 
 NOTICES = {"password": "Your password is changed. Your other sessions were signed out.",
@@ -247,29 +250,29 @@ async def account_page(request: web.Request) -> web.Response:
 @roles(*ANY_STAFF)
 async def change_password(request: web.Request) -> web.Response:
     user, session, form = current_user(request), db(request), await read_form(request)
-    limits = {staff.account_key(user.username): staff.THROTTLE_ACCOUNT,
-              staff.address_key(client_address(request)): staff.THROTTLE_ADDRESS}
+    limits = {accounts.account_key(user.username): accounts.THROTTLE_ACCOUNT,
+              accounts.address_key(client_address(request)): accounts.THROTTLE_ADDRESS}
     wait = _count_attempt(request, limits, user)
     if wait:
         return _account_view(request, status=429, error=f"Too many attempts. Wait "
                              f"{max(1, int(wait.total_seconds() + .999))} seconds, then try again.")
-    new = str(form.get("new_password", ""))[:4 * staff.MAX_PASSWORD]
-    current = str(form.get("current_password", ""))[:4 * staff.MAX_PASSWORD]
+    new = str(form.get("new_password", ""))[:4 * accounts.MAX_PASSWORD]
+    current = str(form.get("current_password", ""))[:4 * accounts.MAX_PASSWORD]
     # argon2 and zxcvbn in a thread; the database only here on the event loop (a write lock held by a
     # thread while the loop waits on the same database would stall every request).
     try:
-        if not await asyncio.to_thread(staff.verify_password, user, current):
+        if not await asyncio.to_thread(accounts.verify_password, user, current):
             raise StaffError("the current password is not right")
-        if new != str(form.get("new_password2", ""))[:4 * staff.MAX_PASSWORD]:
+        if new != str(form.get("new_password2", ""))[:4 * accounts.MAX_PASSWORD]:
             raise StaffError("the two new passwords differ")
-        new_hash = await asyncio.to_thread(staff.new_password_hash, new, user.username, current)
+        new_hash = await asyncio.to_thread(accounts.new_password_hash, new, user.username, current)
     except StaffError as exc:
-        staff.audit(session, user, "password_change_refused", detail="refused")
+        accounts.audit(session, user, "password_change_refused", detail="refused")
         return _account_view(request, status=400, error=str(exc))
-    staff.store_password(session, user, new_hash, request[STAFF_SESSION])
-    staff.audit(session, user, "password_changed", detail="own password; other sessions ended")
+    accounts.store_password(session, user, new_hash, request[STAFF_SESSION])
+    accounts.audit(session, user, "password_changed", detail="own password; other sessions ended")
     for key in limits:
-        staff.forgive(session, key, reset=not key.startswith("address:"))
+        accounts.forgive(session, key, reset=not key.startswith("address:"))
     return redirect("/account?done=password")
 
 
@@ -279,26 +282,26 @@ async def revoke_session(request: web.Request) -> web.Response:
     target = str(form.get("session", ""))[:64]
     if target == request[STAFF_SESSION].id:
         return await logout(request)
-    if not staff.revoke_session(session, user, target):
+    if not accounts.revoke_session(session, user, target):
         return _account_view(request, status=404, error="There is no such session of yours (it may have ended).")
-    staff.audit(session, user, "session_revoked", detail="one of own sessions")
+    accounts.audit(session, user, "session_revoked", detail="one of own sessions")
     return redirect("/account?done=revoked")
 
 
 @roles(*ANY_STAFF)
 async def revoke_other_sessions(request: web.Request) -> web.Response:
     user, session = current_user(request), db(request)
-    n = staff.revoke_other_sessions(session, user, request[STAFF_SESSION])
-    staff.audit(session, user, "session_revoked", detail=f"{n} other sessions")
+    n = accounts.revoke_other_sessions(session, user, request[STAFF_SESSION])
+    accounts.audit(session, user, "session_revoked", detail=f"{n} other sessions")
     return redirect("/account?done=others")
 
 
 @roles(*ANY_STAFF)
-@reauth(staff.REAUTH_ADMIN, then="/account")
+@reauth(accounts.REAUTH_ADMIN, then="/account")
 async def new_recovery_codes(request: web.Request) -> web.Response:
     user = current_user(request)
-    codes = staff.new_recovery_codes(db(request), user)
-    staff.audit(db(request), user, "recovery_codes_renewed", detail=f"{len(codes)} new codes; old ones void")
+    codes = accounts.new_recovery_codes(db(request), user)
+    accounts.audit(db(request), user, "recovery_codes_renewed", detail=f"{len(codes)} new codes; old ones void")
     return render(request, "recovery_codes.html", codes=codes, next="/account", first=False)
 
 
@@ -308,8 +311,8 @@ async def new_recovery_codes(request: web.Request) -> web.Response:
 @allow_pending
 async def logout(request: web.Request) -> web.Response:
     session = db(request)
-    staff.audit(session, current_user(request) or pending_user(request), "logout")
-    staff.end_session(session, session_token(request))
+    accounts.audit(session, current_user(request) or pending_user(request), "logout")
+    accounts.end_session(session, session_token(request))
     response = redirect("/login")
     clear_cookie(request, response, session_cookie_name(request))
     return response
@@ -329,7 +332,7 @@ async def queue_page(request: web.Request) -> web.Response:
     if status not in (None, "open", "all", *STATUSES):
         return render(request, "error.html", status=400, title="Unknown filter",
                       message=f"Filter by one of: open, all, {', '.join(STATUSES)}.")
-    cases, total = staff.queue(session, user, None if status == "all" else status)
+    cases, total = casework.queue(session, user, None if status == "all" else status)
     return render(request, "queue.html", cases=cases, total=total, shown=status, statuses=STATUSES,
                   names=_usernames(session, {c.claimed_by for c in cases}), now=utcnow())
 
@@ -337,16 +340,16 @@ async def queue_page(request: web.Request) -> web.Response:
 @roles("caseworker", "supervisor")
 async def referral_page(request: web.Request) -> web.Response:
     case = _case(request)
-    staff.audit(db(request), current_user(request), "case_view", case.id)
+    accounts.audit(db(request), current_user(request), "case_view", case.id)
     return _referral_view(request, case)
 
 
 @roles("caseworker", "supervisor")
-@reauth(staff.REAUTH_CONTACT)
+@reauth(accounts.REAUTH_CONTACT)
 async def contact_page(request: web.Request) -> web.Response:
     user, session, case = current_user(request), db(request), _case(request)
-    if not staff.may_work(user, case):
-        staff.audit(session, user, "access_denied", case.id, detail="contact details before a claim or of a colleague")
+    if not casework.may_work(user, case):
+        accounts.audit(session, user, "access_denied", case.id, detail="contact details before a claim or of a colleague")
         return render(request, "error.html", status=403, title="Not allowed",
                       message="Contact details are shown only once the referral is claimed, and only to the "
                               "caseworker who claimed it or a supervisor of the organization.")
@@ -357,14 +360,14 @@ async def contact_page(request: web.Request) -> web.Response:
             contact = Vault.from_settings(request.app[SETTINGS]).open(entry.ciphertext)
         except KeyMissing as exc:
             return render(request, "error.html", status=503, title="Contact vault unavailable", message=str(exc))
-    staff.audit(session, user, "contact_view", case.id, detail=f"kind {entry.kind}" if entry else "none on file")
+    accounts.audit(session, user, "contact_view", case.id, detail=f"kind {entry.kind}" if entry else "none on file")
     return render(request, "contact.html", case=case, entry=entry, contact=contact)
 
 
 @roles("caseworker", "supervisor")
 async def claim(request: web.Request) -> web.Response:
     case = _case(request)
-    return _act(request, case, lambda: staff.claim(db(request), case, current_user(request)))
+    return _act(request, case, lambda: casework.claim(db(request), case, current_user(request)))
 
 
 @roles("caseworker", "supervisor")
@@ -372,7 +375,7 @@ async def record_step(request: web.Request) -> web.Response:
     case, form = _case(request), await read_form(request)
 
     def step() -> None:
-        staff.record_step(db(request), case, current_user(request), str(form.get("status", "")),
+        casework.record_step(db(request), case, current_user(request), str(form.get("status", "")),
                           str(form.get("reason", "")), on=_step_time(str(form.get("date", ""))))
     return _act(request, case, step)
 
@@ -380,7 +383,7 @@ async def record_step(request: web.Request) -> web.Response:
 @roles("caseworker", "supervisor")
 async def add_note(request: web.Request) -> web.Response:
     case, form = _case(request), await read_form(request)
-    return _act(request, case, lambda: staff.add_note(db(request), case, current_user(request),
+    return _act(request, case, lambda: casework.add_note(db(request), case, current_user(request),
                                                       str(form.get("note", ""))))
 
 
@@ -392,13 +395,13 @@ async def assign(request: web.Request) -> web.Response:
         assignee = _user_by_id(session, str(form.get("user_id", "")))
         if assignee is None:
             raise StaffError("choose a colleague to assign the referral to")
-        staff.claim(session, case, current_user(request), assignee=assignee)
+        casework.claim(session, case, current_user(request), assignee=assignee)
     return _act(request, case, give)
 
 
 @roles("supervisor", "admin")
 async def audit_page(request: web.Request) -> web.Response:
-    entries = staff.audit_entries(db(request), current_user(request))
+    entries = accounts.audit_entries(db(request), current_user(request))
     return render(request, "audit.html", entries=entries)
 
 
@@ -411,7 +414,7 @@ async def crisis_page(request: web.Request) -> web.Response:
     """
     from datetime import timedelta
 
-    from referrals.privacy import CrisisFlag
+    from referrals.models import CrisisFlag
 
     user, session = current_user(request), db(request)
     concerned = select(ReferralCase.resident_pseudonym).where(ReferralCase.organization == user.organization)
@@ -421,7 +424,7 @@ async def crisis_page(request: web.Request) -> web.Response:
                            .order_by(CrisisFlag.created_at.desc()).limit(500)).all()
     by_day: dict[tuple, int] = {}
     for f in rows:
-        key = (staff.as_utc(f.created_at).date().isoformat(), f.channel, f.language)
+        key = (as_utc(f.created_at).date().isoformat(), f.channel, f.language)
         by_day[key] = by_day.get(key, 0) + 1
     return render(request, "crisis.html", flags=sorted(by_day.items(), reverse=True),
                   callbacks=_callbacks(request, session))
@@ -444,7 +447,7 @@ def _callbacks(request: web.Request, session) -> list[tuple[object, str]]:
         except KeyMissing:
             number = "contact vault unavailable"
         out.append((req, number))
-    staff.audit(session, current_user(request), "callbacks_view", None, detail=f"{len(out)} open")
+    accounts.audit(session, current_user(request), "callbacks_view", None, detail=f"{len(out)} open")
     return out
 
 
@@ -530,39 +533,39 @@ async def users_page(request: web.Request) -> web.Response:
 
 
 @roles("admin")
-@reauth(staff.REAUTH_ADMIN, then="/admin/users")
+@reauth(accounts.REAUTH_ADMIN, then="/admin/users")
 async def create_user(request: web.Request) -> web.Response:
     form, session, admin = await read_form(request), db(request), current_user(request)
     fields = {k: str(form.get(k, "")) for k in ("username", "role", "organization")}
     try:
         if str(form.get("password", "")) != str(form.get("password2", "")):
             raise StaffError("the two passwords differ")
-        username = staff.check_username(fields["username"])
-        password_hash = await asyncio.to_thread(staff.new_password_hash, str(form.get("password", ""))[:1000],
+        username = accounts.check_username(fields["username"])
+        password_hash = await asyncio.to_thread(accounts.new_password_hash, str(form.get("password", ""))[:1000],
                                                 username)
-        user = staff.create_user(session, username, fields["role"], "", fields["organization"],
+        user = accounts.create_user(session, username, fields["role"], "", fields["organization"],
                                  password_hash=password_hash)
     except StaffError as exc:
         session.rollback()
         return _users_view(request, error=str(exc), form=fields, status=400)
-    staff.audit(session, admin, "user_created", detail=f"{user.username} ({user.role})")
+    accounts.audit(session, admin, "user_created", detail=f"{user.username} ({user.role})")
     return redirect("/admin/users")
 
 
 @roles("admin")
-@reauth(staff.REAUTH_ADMIN, then="/admin/users")
+@reauth(accounts.REAUTH_ADMIN, then="/admin/users")
 async def disable_user(request: web.Request) -> web.Response:
     return _set_active(request, False)
 
 
 @roles("admin")
-@reauth(staff.REAUTH_ADMIN, then="/admin/users")
+@reauth(accounts.REAUTH_ADMIN, then="/admin/users")
 async def enable_user(request: web.Request) -> web.Response:
     return _set_active(request, True)
 
 
 @roles("admin")
-@reauth(staff.REAUTH_ADMIN, then="/admin/users")
+@reauth(accounts.REAUTH_ADMIN, then="/admin/users")
 async def reset_mfa(request: web.Request) -> web.Response:
     session, admin = db(request), current_user(request)
     user = _user_by_id(session, request.match_info["id"])
@@ -571,8 +574,8 @@ async def reset_mfa(request: web.Request) -> web.Response:
     if user.id == admin.id:
         return _users_view(request, error="you cannot reset your own MFA here; renew your recovery codes on "
                                           "your account page, or ask another admin", status=400)
-    staff.reset_mfa(session, user)
-    staff.audit(session, admin, "mfa_reset", detail=f"{user.username}: app and recovery codes forgotten, "
+    accounts.reset_mfa(session, user)
+    accounts.audit(session, admin, "mfa_reset", detail=f"{user.username}: app and recovery codes forgotten, "
                                                     "sessions ended")
     return redirect("/admin/users")
 
@@ -600,8 +603,8 @@ def _case(request: web.Request) -> ReferralCase:
     """The referral of the path, or 404 (and an `access_denied` audit entry) when it is not the user's to see."""
     raw, session, user = request.match_info["id"], db(request), current_user(request)
     case = session.get(ReferralCase, raw) if re.fullmatch(r"[0-9a-fA-F-]{1,36}", raw) else None
-    if case is None or not staff.may_view(user, case):
-        staff.audit(session, user, "access_denied", case.id if case is not None else None,
+    if case is None or not casework.may_view(user, case):
+        accounts.audit(session, user, "access_denied", case.id if case is not None else None,
                     detail=f"{request.method} referral outside their organization or work" if case is not None
                     else f"{request.method} no such referral")
         raise web.HTTPNotFound()
@@ -621,12 +624,12 @@ def _act(request: web.Request, case: ReferralCase, change) -> web.Response:
         change()
     except StaffError as exc:
         db(request).rollback()
-        if isinstance(exc, staff.NotAllowed):
-            staff.audit(db(request), current_user(request), "access_denied", case.id,
+        if isinstance(exc, casework.NotAllowed):
+            accounts.audit(db(request), current_user(request), "access_denied", case.id,
                         detail=f"{request.method} {request.match_info.route.resource.canonical}: not theirs to change")
             return _referral_view(request, case, error=str(exc), status=403)
-        return _referral_view(request, case, error=str(exc), status=409 if isinstance(exc, staff.Conflict) else 400)
-    if not staff.may_view(current_user(request), case):  # e.g. a caseworker's case reassigned away
+        return _referral_view(request, case, error=str(exc), status=409 if isinstance(exc, casework.Conflict) else 400)
+    if not casework.may_view(current_user(request), case):  # e.g. a caseworker's case reassigned away
         return redirect("/queue")
     return redirect(f"/referrals/{case.id}")
 
@@ -636,11 +639,11 @@ def _referral_view(request: web.Request, case: ReferralCase, error: str | None =
     user, session = current_user(request), db(request)
     return render(
         request, "referral.html", status=status, case=case, error=error, now=utcnow(),
-        history=staff.case_history(session, case.id),
+        history=casework.case_history(session, case.id),
         claimer=session.get(StaffUser, case.claimed_by) if case.claimed_by else None,
-        may_work=staff.may_work(user, case),
-        colleagues=staff.colleagues(session, case.organization) if user.role == "supervisor" else [],
-        steps=[s for s in STEP_STATUSES if s != case.status], reason_required=staff.REASON_REQUIRED,
+        may_work=casework.may_work(user, case),
+        colleagues=casework.colleagues(session, case.organization) if user.role == "supervisor" else [],
+        steps=[s for s in STEP_STATUSES if s != case.status], reason_required=casework.REASON_REQUIRED,
         today=utcnow().date().isoformat())
 
 
@@ -668,9 +671,9 @@ def _usernames(session, ids: set[int | None]) -> dict[int, str]:
 def _users_view(request: web.Request, error: str | None = None, form: dict[str, str] | None = None,
                 status: int = 200) -> web.Response:
     session = db(request)
-    return render(request, "admin_users.html", status=status, users=staff.list_users(session), error=error,
-                  form=form or {"username": "", "role": "caseworker", "organization": ""}, roles=staff.ROLES,
-                  organizations=staff.known_organizations(session), now=utcnow())
+    return render(request, "admin_users.html", status=status, users=accounts.list_users(session), error=error,
+                  form=form or {"username": "", "role": "caseworker", "organization": ""}, roles=accounts.ROLES,
+                  organizations=accounts.known_organizations(session), now=utcnow())
 
 
 def _set_active(request: web.Request, active: bool) -> web.Response:
@@ -680,6 +683,6 @@ def _set_active(request: web.Request, active: bool) -> web.Response:
         raise web.HTTPNotFound()
     if user.id == admin.id and not active:
         return _users_view(request, error="you cannot disable your own account", status=400)
-    staff.set_active(session, user, active)
-    staff.audit(session, admin, "user_enabled" if active else "user_disabled", detail=user.username)
+    accounts.set_active(session, user, active)
+    accounts.audit(session, admin, "user_enabled" if active else "user_disabled", detail=user.username)
     return redirect("/admin/users")

@@ -345,7 +345,7 @@ def audit(releases: Iterable[Published], targets: set[str] | None = None, dims: 
         for r in releases:
             if r.key not in targets:
                 continue
-            for cell, (counts, shown) in r.cells.items():
+            for cell, (counts, _shown) in r.cells.items():
                 in_group = cell[0] in dims or (cell[0] == "total" and fams == groups[0])
                 if not in_group:
                     continue

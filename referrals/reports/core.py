@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 from sqlalchemy import String, case, func, literal, null, select, text, tuple_, union_all
 from sqlalchemy.orm import Session
 
-from referrals.db import ProgramRow, ReferralLogEntry
+from referrals.models import ProgramRow, ReferralLogEntry
 
 if TYPE_CHECKING:
     from referrals.reports.calendar import ReleasePeriod

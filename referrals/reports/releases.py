@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterable
 
-from sqlalchemy import JSON, Boolean, Date, Float, Integer, String, Text, UniqueConstraint, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from referrals.db import Base, ReferralLogEntry
+from referrals.models import ReferralLogEntry, ReportRelease
 from referrals.reports.attack import Audit, Published, audit
 from referrals.reports.calendar import ReleasePeriod, ended_periods, fiscal_year, parse_period
 from referrals.reports.core import (OUTCOME_DAYS, SMALL_MAX, CellId, Cells, assemble_report, count_months,
@@ -40,32 +40,6 @@ from referrals.reports.core import (OUTCOME_DAYS, SMALL_MAX, CellId, Cells, asse
 
 DEFAULT_PROTECTION = 5.0
 MAX_ROUNDS = 12
-
-
-class ReportRelease(Base):
-    """One revision of one period's release. `csv`, `text` and `html` are what is served, byte for byte.
-
-    `cells` and `month_cells` hold the true counts behind it (for the next release's audit); they never
-    leave the server.
-    """
-
-    __tablename__ = "report_releases"
-    __table_args__ = (UniqueConstraint("period", "revision", name="uq_report_releases_period_revision"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    period: Mapped[str] = mapped_column(String(20))
-    kind: Mapped[str] = mapped_column(String(8))
-    fiscal_year: Mapped[int] = mapped_column(Integer, index=True)
-    revision: Mapped[int] = mapped_column(Integer)
-    pending: Mapped[bool] = mapped_column(Boolean)
-    published_on: Mapped[date] = mapped_column(Date)
-    outcomes_final_on: Mapped[date | None] = mapped_column(Date, default=None)
-    protection: Mapped[float | None] = mapped_column(Float, default=None)
-    cells: Mapped[list] = mapped_column(JSON)
-    month_cells: Mapped[dict] = mapped_column(JSON)
-    csv: Mapped[str] = mapped_column(Text)
-    text: Mapped[str] = mapped_column(Text)
-    html: Mapped[str] = mapped_column(Text)
 
 
 # --- (de)serialising the truth behind a release -----------------------------------------------------

@@ -1,8 +1,8 @@
-"""Staff accounts, portal sessions, the audit log and the work done on referral cases.
+"""Staff accounts: passwords, sign-in throttling, the second factor (TOTP and recovery codes), portal
+sessions and the audit log. Each function takes a session first and works in the caller's transaction.
 
-Why these live apart from referrals/db.py: db.py is what the resident side writes (directory, cases, the
-anonymous log). Everything here is the staff side (issue 5), and nothing here is imported by the
-conversation.
+The staff side (issue 5): nothing here is imported by the conversation. The work done on referral cases
+is in referrals/cases.py, the `users` command in referrals/cli/staff.py.
 
 Design decisions:
 - Passwords are hashed with argon2id (argon2-cffi's defaults, RFC 9106 low-memory profile). There is no
@@ -19,33 +19,29 @@ Design decisions:
   zxcvbn ships (30,000 entries), and not guessable by zxcvbn's estimator (score 3 or more).
 - The audit log holds who, what and when, never contact data and never free text typed by staff
   (reasons and notes stay in `case_events`, which is deleted with the case).
-- Every status change also writes an anonymous `referral_log` row, so equity reports see outcomes.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
-import getpass
 import hashlib
 import hmac
 import ipaddress
 import re
 import secrets
-import sys
 import unicodedata
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, TextIO
+from typing import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 import pyotp
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from referrals.db import Base, ProgramRow, ReferralCase, ReferralLogEntry, Resident, utcnow
+from referrals.models import (AuditEntry, LoginThrottle, ProgramRow, RecoveryCode, ReferralCase, StaffSession,
+                              StaffUser, as_utc, utcnow)
 
 ROLES: tuple[str, ...] = ("caseworker", "supervisor", "analyst", "admin")
 ORG_ROLES: frozenset[str] = frozenset({"caseworker", "supervisor"})
@@ -76,25 +72,6 @@ TOTP_ISSUER = "Riverbend caseworker portal"
 RECOVERY_CODES = 10
 _RECOVERY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off paper
 
-# Referral statuses in the order a case usually moves, each with its FHIR R4 Task.status as used by the
-# HL7 SDOH Clinical Care (Gravity) referral workflow. Our name travels as Task.businessStatus.
-FHIR_TASK_STATUS: dict[str, str] = {
-    "new": "requested",
-    "claimed": "accepted",
-    "contacted": "in-progress",
-    "enrolled": "completed",
-    "not_eligible": "rejected",
-    "unreachable": "failed",
-    "declined": "cancelled",
-    "closed": "completed",
-}
-STATUSES: tuple[str, ...] = tuple(FHIR_TASK_STATUS)
-STEP_STATUSES: tuple[str, ...] = ("contacted", "enrolled", "not_eligible", "unreachable", "declined", "closed")
-# Outcomes that are a "no": a reason is required, as FHIR asks for Task.statusReason on these.
-REASON_REQUIRED: frozenset[str] = frozenset({"not_eligible", "unreachable", "declined"})
-MAX_REASON = 500
-MAX_NOTE = 2000
-
 _hasher = PasswordHasher()
 
 
@@ -106,115 +83,6 @@ def _dummy_hash() -> str:
 
 class StaffError(ValueError):
     """Input a person can fix; the message says how."""
-
-
-class NotAllowed(StaffError):
-    """The person may see the case but not do this to it (audited as `access_denied`)."""
-
-
-class Conflict(StaffError):
-    """The case changed under the request (claimed by someone else, already closed)."""
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-# --- models ---------------------------------------------------------------------------------------
-
-class StaffUser(Base):
-    __tablename__ = "staff_users"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(80), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(20))
-    organization: Mapped[str | None] = mapped_column(String(300))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column()  # unused since issue 14 (throttling instead)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
-    totp_enrolled_at: Mapped[datetime | None] = mapped_column()
-    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # the last time step used: no replay
-    password_changed_at: Mapped[datetime | None] = mapped_column()
-
-    @property
-    def mfa_enrolled(self) -> bool:
-        return self.totp_enrolled_at is not None and bool(self.totp_secret)
-
-
-class StaffSession(Base):
-    __tablename__ = "staff_sessions"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie token
-    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
-    csrf_token: Mapped[str] = mapped_column(String(64))
-    mfa_at: Mapped[datetime | None] = mapped_column()   # None: password only, the TOTP step is still due
-    auth_at: Mapped[datetime | None] = mapped_column()  # last full authentication (sign-in or re-auth)
-    address: Mapped[str | None] = mapped_column(String(64))
-    user_agent: Mapped[str | None] = mapped_column(String(200))
-
-
-class RecoveryCode(Base):
-    """A single-use code for when the authenticator app is lost. Stored as sha256(salt + code)."""
-
-    __tablename__ = "staff_recovery_codes"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
-    code_hash: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    used_at: Mapped[datetime | None] = mapped_column()
-
-
-class LoginThrottle(Base):
-    """Failed attempts per key: `address:<ip or /64>`, `account:<sha256 of the username>`, `mfa:<user id>`."""
-
-    __tablename__ = "login_throttle"
-
-    key: Mapped[str] = mapped_column(String(80), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    last_failure_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    blocked_until: Mapped[datetime | None] = mapped_column()
-
-
-class AuditEntry(Base):
-    """Who did what, when. `detail` never holds contact data or text typed by staff."""
-
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    user_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    username: Mapped[str | None] = mapped_column(String(80))
-    action: Mapped[str] = mapped_column(String(40))
-    referral_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    detail: Mapped[str] = mapped_column(Text, default="")
-
-
-class CaseEvent(Base):
-    """One step on a case: a status change (with reason and the date it happened), an assignment or a note."""
-
-    __tablename__ = "case_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    referral_id: Mapped[str] = mapped_column(ForeignKey("referral_cases.id", ondelete="CASCADE"), index=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
-    user_id: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str | None] = mapped_column(String(20))
-    reason: Mapped[str | None] = mapped_column(Text)
-    note: Mapped[str | None] = mapped_column(Text)
-
-
-# The staff side's columns on referral_cases (migration 0003). They are added to the mapped class here,
-# not in db.py, so the resident side keeps working without this module; all three are nullable.
-ReferralCase.claimed_by = mapped_column("claimed_by", Integer, nullable=True, index=True)
-ReferralCase.claimed_at = mapped_column("claimed_at", DateTime(timezone=True), nullable=True)
-ReferralCase.preferred_contact_time = mapped_column("preferred_contact_time", String(100), nullable=True)
 
 
 # --- accounts -------------------------------------------------------------------------------------
@@ -694,242 +562,3 @@ def audit_entries(session: Session, viewer: StaffUser, limit: int = 300) -> list
     else:
         return []
     return list(session.scalars(query))
-
-
-# --- referral cases -------------------------------------------------------------------------------
-
-def may_work(user: StaffUser, case: ReferralCase) -> bool:
-    """Whoever may record steps and see contact details: the claimer, or a supervisor of the organization."""
-    if case.claimed_by is None or case.organization != user.organization:
-        return False
-    return case.claimed_by == user.id or user.role == "supervisor"
-
-
-def may_view(user: StaffUser, case: ReferralCase) -> bool:
-    """A caseworker sees their organization's new referrals and their own; a supervisor all of the org's."""
-    if user.role not in ORG_ROLES or case.organization != user.organization:
-        return False
-    return user.role == "supervisor" or case.status == "new" or case.claimed_by == user.id
-
-
-def queue(session: Session, user: StaffUser, status: str | None = None, limit: int = 200
-          ) -> tuple[list[ReferralCase], int]:
-    """The referrals a user works on, oldest first, and how many there are in all."""
-    where = [ReferralCase.organization == user.organization]
-    if user.role == "caseworker":
-        where.append((ReferralCase.status == "new")
-                     | ((ReferralCase.claimed_by == user.id) & (ReferralCase.status != "closed")))
-    elif user.role != "supervisor":
-        return [], 0
-    if status == "open":
-        where.append(ReferralCase.status != "closed")
-    elif status:
-        where.append(ReferralCase.status == status)
-    total = session.scalar(select(func.count()).select_from(ReferralCase).where(*where)) or 0
-    rows = session.scalars(select(ReferralCase).where(*where).order_by(ReferralCase.created_at, ReferralCase.id)
-                           .limit(limit))
-    return list(rows), total
-
-
-def case_history(session: Session, referral_id: str) -> list[tuple[CaseEvent, str | None]]:
-    rows = session.execute(select(CaseEvent, StaffUser.username)
-                           .join(StaffUser, StaffUser.id == CaseEvent.user_id, isouter=True)
-                           .where(CaseEvent.referral_id == referral_id)
-                           .order_by(CaseEvent.at, CaseEvent.id))
-    return [(event, username) for event, username in rows]
-
-
-def log_case_event(session: Session, case: ReferralCase, event: str, status: str, at: datetime | None = None) -> None:
-    """An anonymous referral_log row for a case: no text, no person; the same facts (and consented
-    demographics) as the referral's first log row, so reports can slice outcomes like referrals."""
-    resident = session.get(Resident, case.resident_pseudonym)
-    created = session.scalar(select(ReferralLogEntry).where(ReferralLogEntry.referral_id == case.id)
-                             .order_by(ReferralLogEntry.id).limit(1))
-    session.add(ReferralLogEntry(
-        referral_id=case.id, resident_log_id=resident.log_id, event=event, status=status, need=case.need,
-        program_id=case.program_id, neighborhood=case.neighborhood, age_band=case.age_band,
-        language=case.language, channel=case.channel,
-        race_ethnicity=created.race_ethnicity if created else None,
-        gender=created.gender if created else None, occurred_at=at or utcnow()))
-
-
-def _set_status(session: Session, case: ReferralCase, user: StaffUser, status: str, at: datetime,
-                reason: str | None, before: str | None = None) -> None:
-    before = before or case.status
-    case.status, case.updated_at = status, utcnow()
-    session.add(CaseEvent(referral_id=case.id, at=at, user_id=user.id, status=status, reason=reason))
-    log_case_event(session, case, "status", status, at)
-    audit(session, user, "status", case.id, detail=f"{before} -> {status}")
-
-
-def claim(session: Session, case: ReferralCase, user: StaffUser, assignee: StaffUser | None = None) -> None:
-    """Claim a new referral for `user`, or (a supervisor) assign it to `assignee` of the same organization."""
-    target = assignee or user
-    if case.organization != user.organization or user.role not in ORG_ROLES:
-        raise NotAllowed("this referral belongs to another organization")
-    if assignee is not None:
-        if user.role != "supervisor":
-            raise NotAllowed("only a supervisor assigns referrals")
-        if (not assignee.active or assignee.role not in ORG_ROLES
-                or assignee.organization != case.organization):
-            raise StaffError("assign to an active caseworker or supervisor of this organization")
-    if case.status == "closed":
-        raise Conflict("this referral is closed")
-    now = utcnow()
-    if case.status == "new":
-        # Conditional update: of two people claiming at once, exactly one wins.
-        won = session.execute(update(ReferralCase)
-                              .where(ReferralCase.id == case.id, ReferralCase.status == "new",
-                                     ReferralCase.claimed_by.is_(None))
-                              .values(claimed_by=target.id, claimed_at=now, status="claimed", updated_at=now)
-                              .execution_options(synchronize_session=False)).rowcount
-        if won != 1:
-            raise Conflict("someone else claimed this referral first")
-        session.refresh(case)
-        _set_status(session, case, user, "claimed", now, before="new",
-                    reason=None if assignee is None else f"assigned to {target.username}")
-    elif assignee is None:
-        raise Conflict("this referral is already claimed")
-    else:
-        case.claimed_by, case.claimed_at, case.updated_at = target.id, now, now
-        session.add(CaseEvent(referral_id=case.id, at=now, user_id=user.id,
-                              reason=f"reassigned to {target.username}"))
-    if assignee is not None:
-        audit(session, user, "assign", case.id, detail=f"assigned to {target.username}")
-    else:
-        audit(session, user, "claim", case.id)
-    session.flush()
-
-
-def record_step(session: Session, case: ReferralCase, user: StaffUser, status: str, reason: str,
-                on: datetime | None = None) -> None:
-    """Record a step (contacted, enrolled, ...) that happened `on` a date, with its reason."""
-    if not may_work(user, case):
-        raise NotAllowed("only the caseworker who claimed this referral, or a supervisor, records steps")
-    if status not in STEP_STATUSES:
-        raise StaffError(f"unknown step {status!r}; use one of: {', '.join(STEP_STATUSES)}")
-    if case.status == "closed":
-        raise Conflict("this referral is closed")
-    if status == case.status:
-        raise Conflict(f"the referral is already {status.replace('_', ' ')}")
-    reason = (reason or "").strip()
-    if status in REASON_REQUIRED and not reason:
-        raise StaffError(f"say why the referral is {status.replace('_', ' ')} (a reason is required)")
-    if len(reason) > MAX_REASON:
-        raise StaffError(f"the reason must have at most {MAX_REASON} characters")
-    now = utcnow()
-    at = now if on is None else on
-    if at > now:
-        raise StaffError("the date of a step cannot be in the future")
-    if at < as_utc(case.created_at).replace(hour=0, minute=0, second=0, microsecond=0):
-        raise StaffError("the date of a step cannot be before the referral was made")
-    _set_status(session, case, user, status, at, reason or None)
-    session.flush()
-
-
-def add_note(session: Session, case: ReferralCase, user: StaffUser, note: str) -> None:
-    if not may_work(user, case):
-        raise NotAllowed("only the caseworker who claimed this referral, or a supervisor, adds notes")
-    note = (note or "").strip()
-    if not note:
-        raise StaffError("the note is empty")
-    if len(note) > MAX_NOTE:
-        raise StaffError(f"a note must have at most {MAX_NOTE} characters")
-    session.add(CaseEvent(referral_id=case.id, user_id=user.id, note=note))
-    audit(session, user, "note", case.id, detail="note added")
-    session.flush()
-
-
-def colleagues(session: Session, organization: str) -> list[StaffUser]:
-    """Active staff of an organization a supervisor can assign referrals to."""
-    return list(session.scalars(select(StaffUser)
-                                .where(StaffUser.organization == organization, StaffUser.active.is_(True),
-                                       StaffUser.role.in_(ORG_ROLES))
-                                .order_by(StaffUser.username)))
-
-
-# --- command line: python -m referrals users ... -----------------------------------------------
-
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    users = sub.add_parser("users", help="staff accounts of the caseworker portal").add_subparsers(
-        dest="command", required=True)
-    add = users.add_parser("add", help="create an account (asks for the password twice)")
-    add.add_argument("username")
-    add.add_argument("--role", required=True, choices=ROLES)
-    add.add_argument("--org", help="organization, exactly as in the directory (caseworker and supervisor)")
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password from the first line of standard input instead of the terminal")
-    users.add_parser("list", help="list accounts")
-    for name, text in (("disable", "disable an account and end its sessions"), ("enable", "re-enable an account"),
-                       ("reset-mfa", "forget an account's authenticator app and recovery codes (it enrolls again "
-                                     "at the next sign-in) and end its sessions")):
-        users.add_parser(name, help=text).add_argument("username")
-
-
-@dataclass
-class _Terminal:
-    """Where the CLI reads passwords from; a seam for tests that drive the command through stdin."""
-
-    ask: Callable[[str], str] = getpass.getpass
-    stdin: TextIO = sys.stdin
-
-
-def run_cli(args: argparse.Namespace, database_url: str, terminal: _Terminal | None = None) -> int:
-    from referrals.db import make_engine, make_sessionmaker
-    from referrals.store import upgrade
-
-    terminal = terminal or _Terminal()
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    try:
-        with make_sessionmaker(engine).begin() as session:
-            if args.command == "add":
-                password = _read_password(args, terminal)
-                user = create_user(session, args.username, args.role, password, args.org)
-                audit(session, None, "user_created", detail=f"{user.username} ({user.role}) on the command line")
-                print(f"created {user.role} {user.username}" + (f" of {user.organization}" if user.organization else ""))
-                print("At the first sign-in to the portal they set up an authenticator app (TOTP) and get "
-                      "recovery codes.")
-            elif args.command == "list":
-                _print_users(list_users(session))
-            else:
-                user = find_user(session, args.username)
-                if user is None:
-                    raise StaffError(f"no account {args.username!r}")
-                if args.command == "reset-mfa":
-                    reset_mfa(session, user)
-                    audit(session, None, "mfa_reset", detail=f"{user.username} on the command line")
-                    print(f"reset MFA of {user.username}: they enroll an authenticator app at their next sign-in")
-                    return 0
-                set_active(session, user, args.command == "enable")
-                audit(session, None, f"user_{args.command}d", detail=f"{user.username} on the command line")
-                print(f"{args.command}d {user.username}")
-    except StaffError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
-    return 0
-
-
-def _read_password(args: argparse.Namespace, terminal: _Terminal) -> str:
-    if args.password_stdin:
-        line = terminal.stdin.readline()
-        password = line[:-1] if line.endswith("\n") else line
-        check_password(password, args.username)
-        return password
-    password = terminal.ask(f"Password for {args.username} (at least {MIN_PASSWORD} characters): ")
-    check_password(password, args.username)
-    if terminal.ask("The same password again: ") != password:
-        raise StaffError("the two passwords differ; nothing was created")
-    return password
-
-
-def _print_users(users: Iterable[StaffUser]) -> None:
-    rows = [("username", "role", "organization", "mfa", "state")]
-    for u in users:
-        state = "disabled" if not u.active else "active"
-        rows.append((u.username, u.role, u.organization or "-", "enrolled" if u.mfa_enrolled else "not yet", state))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])

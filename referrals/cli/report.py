@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import inspect, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from referrals.cli import database
 from referrals.reports.calendar import PeriodError, check_start_month, parse_period
 
 
@@ -46,7 +47,6 @@ def _problem(engine) -> str | None:
 
 def run_report_command(args: argparse.Namespace, settings, out=None, err=None) -> int:
     """Exit 2 on bad arguments, 1 on an unusable database or a release that does not exist."""
-    from referrals.db import make_engine, make_sessionmaker
     from referrals.reports import releases
 
     out, err = out or sys.stdout, err or sys.stderr
@@ -63,22 +63,21 @@ def run_report_command(args: argparse.Namespace, settings, out=None, err=None) -
     if database_url.startswith("sqlite:///") and not Path(database_url.removeprefix("sqlite:///")).exists():
         print(f"report: no database at {where}; check DATABASE_URL", file=err)
         return 1
-    engine = make_engine(database_url)
-    try:
+    with database(database_url) as (engine, sessions):
         problem = _problem(engine)
         if problem:
             print(f"report: cannot read the database at {where}: {problem}", file=err)
             return 1
         if args.command == "publish":
             try:
-                with make_sessionmaker(engine).begin() as session:
+                with sessions.begin() as session:
                     rows = releases.publish(session, today, start, protection, log=lambda m: print(m, file=err))
             except RuntimeError as exc:  # the attacker's program could not be solved: publish nothing
                 print(f"report: nothing published: {exc}", file=err)
                 return 1
             print(f"{len(rows)} release(s) published", file=out)
             return 0
-        with make_sessionmaker(engine)() as session:
+        with sessions() as session:
             if args.command == "list":
                 rows = releases.list_releases(session)
                 if not rows:
@@ -109,5 +108,3 @@ def run_report_command(args: argparse.Namespace, settings, out=None, err=None) -
                 if failures:
                     worst = 1
             return worst or 0
-    finally:
-        engine.dispose()
