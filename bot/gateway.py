@@ -75,7 +75,6 @@ ACTION_MARGIN_S = 1.5  # the action server stores nothing later than this before
 UNDO_GRACE_S = 3.0     # a failed turn is undone this long after its deadline, once no write can land
 HEALTH_TIMEOUT_S = 2.0
 
-ROOT = Path(__file__).resolve().parent.parent  # the checkout: which traceback frames are our code
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_FORM_BYTES = 64 * 1024  # Twilio's form for one message is a few kB
 MAX_JSON_BYTES = 16 * 1024
