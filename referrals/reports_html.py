@@ -18,9 +18,9 @@ from __future__ import annotations
 from html import escape
 from typing import Sequence
 
-from referrals.reports.core import (DIMENSIONS, FLAG, PENDING, SMALL_MAX, SUPPRESSED, UNMET_HEADERS, UNMET_NOTE,
+from referrals.reports.core import (DIMENSIONS, FLAG, PENDING, SMALL_MAX, SUPPRESSED, UNMET_HEADERS,
                                     UNSTABLE_BELOW, Report, Row, Table, fmt_ratio, footnotes, label_for,
-                                    release_name, status_line, unmet_figures)
+                                    release_name, status_line, unmet_figures, unmet_note)
 
 CONTACT_COLOUR = "#2f6eb5"
 ENROLL_COLOUR = "#14365c"
@@ -152,7 +152,7 @@ def unmet_section_html(report: Report) -> str:
         return ""
     tables = (Table("unmet_total", "Unmet need, citywide", (report.unmet_total,)),) + report.unmet
     return ('<section class="er-dimension er-unmet" id="er-unmet" data-dimension="unmet"><h3>Unmet need</h3>'
-            f'<p>{escape(UNMET_NOTE)}</p>'
+            f'<p>{escape(unmet_note(report))}</p>'
             + "".join(unmet_table_html(t, report.pending) for t in tables) + "</section>")
 
 

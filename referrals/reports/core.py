@@ -806,6 +806,12 @@ UNMET_NOTE = ("Unmet need: requests that ended without a referral. No program fi
               "taking referrals. Declined: the resident said no thanks, or gave no way to be reached.")
 
 
+def unmet_note(report: "Report") -> str:
+    if report.pending:
+        return UNMET_NOTE + " Until the final revision only the unmet totals are shown, like the referrals."
+    return UNMET_NOTE
+
+
 def unmet_figures(row: Row) -> tuple[int | None, int | None, int | None, int | None]:
     """(unmet, no program fit, all full, declined) as published: each only when the counts it comes from
     are shown (see UNMET_DIMENSIONS), so nothing is shown that the suppression did not allow."""
@@ -859,7 +865,7 @@ def render_text(report: Report) -> str:
         for table in report.unmet:
             out += _text_table(table.title, [[r.label] + _unmet_cells(r, report.pending) for r in table.rows],
                                UNMET_HEADERS, "(no unmet need recorded)")
-        out.append(UNMET_NOTE)
+        out.append(unmet_note(report))
     out += footnotes(report)
     return "\n".join(out) + "\n"
 
@@ -908,7 +914,7 @@ def render_csv(report: Report) -> str:
         for dimension, row in [(UNMET_TOTAL, report.unmet_total)] + [(t.dimension, r) for t in report.unmet
                                                                      for r in t.rows]:
             writer.writerow([csv_safe(c) for c in [dimension, row.label] + _unmet_cells(row, report.pending)])
-        writer.writerow([csv_safe(UNMET_NOTE)])
+        writer.writerow([csv_safe(unmet_note(report))])
     writer.writerow([])
     for line in footnotes(report):
         writer.writerow([csv_safe(line)])

@@ -32,7 +32,7 @@ from typing import Iterable
 from sqlalchemy import JSON, Boolean, Date, Float, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from referrals.db import Base, ReferralLogEntry
+from referrals.db import Base, ReferralLogEntry, UnmetNeedEntry
 from referrals.reports.attack import Audit, Published, audit
 from referrals.reports.calendar import ReleasePeriod, ended_periods, fiscal_year, parse_period
 from referrals.reports.core import (OUTCOME_DAYS, ROOTS, SMALL_MAX, CellId, Cells, assemble_report, count_months,
@@ -244,12 +244,14 @@ def _changed(prev: ReportRelease, month_cells: dict[str, Cells], pending: bool) 
 
 
 def first_referral_day(session: Session) -> date | None:
-    first = session.scalar(select(func.min(ReferralLogEntry.occurred_at)).where(ReferralLogEntry.event == "created"))
-    if first is None:
-        return None
-    if isinstance(first, str):
-        first = datetime.fromisoformat(first)
-    return first.date()
+    """The first day with something to report: a referral, or a request that ended without one."""
+    days = []
+    for first in (session.scalar(select(func.min(ReferralLogEntry.occurred_at))
+                                 .where(ReferralLogEntry.event == "created")),
+                  session.scalar(select(func.min(UnmetNeedEntry.occurred_at)))):
+        if first is not None:
+            days.append((datetime.fromisoformat(first) if isinstance(first, str) else first).date())
+    return min(days, default=None)
 
 
 def publish(session: Session, today: date | None = None, start_month: int = 1,
