@@ -20,8 +20,8 @@ from actions.sender import proven_sender
 from actions.services import services
 from referrals.deadline import bound_lock_wait, restore_lock_wait, time_left, turn_deadline
 from referrals.models import ReferralCase, ReferralLogEntry, Resident
-from referrals.residents import create_referral, recent_referral_counts
-from referrals.matching import AGE_BANDS, INCOME_BANDS, Answers, match_programs
+from referrals.residents import create_referral, recent_referral_counts, record_unmet_need
+from referrals.matching import AGE_BANDS, INCOME_BANDS, Answers, match_programs, unmet_reason
 from referrals.privacy import current_consents, has_consent, record_consent
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,34 @@ def answers_of(tracker: Tracker) -> Answers:
     )
 
 
+def log_unmet_need(tracker: Tracker, reason: str) -> None:
+    """Add the anonymous unmet-need row of this request (no_program | all_full | declined).
+
+    Written the way the referral log is: only for a sender the gateway vouched for (so nobody can fill
+    the reports through Rasa's open REST channel), never after the turn's deadline, and within what is
+    left of it. A failed write is logged (its error class only) and the conversation goes on as if written.
+    """
+    if not proven_sender(tracker):
+        logger.warning("unmet-need row not written: the sender id carries no valid proof")
+        return
+    left = time_left(turn_deadline(tracker.latest_message.get("metadata")))
+    if left is not None and left <= 0:
+        logger.error("unmet-need row not written: the turn's deadline had passed (%s)", reason)
+        return
+    answers = answers_of(tracker)
+    try:
+        with services().sessions.begin() as session:
+            if left is not None:
+                bound_lock_wait(session, left)
+            record_unmet_need(session, reason=reason, need=str(tracker.get_slot("need") or "")[:40],
+                              neighborhood=tracker.get_slot("neighborhood"), age_band=answers.age_band,
+                              language=answers.language, channel=channel_of(tracker))
+            if left is not None:
+                restore_lock_wait(session)
+    except SQLAlchemyError as exc:
+        logger.error("unmet-need write failed: %s (%s)", type(exc).__name__, reason)
+
+
 class ActionShowPrograms(Action):
     def name(self) -> str:
         return "action_show_programs"
@@ -60,6 +88,7 @@ class ActionShowPrograms(Action):
         result = match_programs(tracker.get_slot("need"), answers_of(tracker), programs, recent,
                                 svc.settings.area_median_income)
         if not result.matches:
+            log_unmet_need(tracker, unmet_reason(result))
             dispatcher.utter_message(text=t(lang, "no_programs"))
             return [SlotSet("matched_programs", None), SlotSet("referral_choice", None)]
         dispatcher.utter_message(text=t(lang, "intro" if len(result.matches) > 1 else "intro_one"))
@@ -104,6 +133,8 @@ class ActionCreateReferral(Action):
         if not shown:
             return reset  # 'no programs' was already said
         if choice in (None, "0") or not str(choice).isdigit() or int(choice) > len(shown):
+            if choice == "0":  # "No thanks"
+                log_unmet_need(tracker, "declined")
             dispatcher.utter_message(text=t(lang, "no_referral"))
             return reset
         if not proven_sender(tracker):
@@ -127,6 +158,8 @@ class ActionCreateReferral(Action):
         kind = "sms" if channel == "sms" else contact_kind(tracker.sender_id)
         if channel == "web" and (kind is None or tracker.get_slot("contact_status") == "declined"):
             # No way to reach the resident: no case goes to the queue; they get the program's own line.
+            # They declined the referral itself (contact is what it needs), so it counts as declined.
+            log_unmet_need(tracker, "declined")
             dispatcher.utter_message(text=t(lang, "no_contact_referral", program=program.text("name", lang),
                                             reach=reach_line(program, lang)))
             return reset

@@ -73,6 +73,23 @@ class MatchResult:
         return [m.program for m in self.matches]
 
 
+# Blockers that only say a program has no room now: without them the program would fit.
+CAPACITY_CODES = frozenset({"full", "closed"})
+
+
+def unmet_reason(result: MatchResult) -> str | None:
+    """Why a request found no program, for the anonymous unmet-need log; None when some program fits.
+
+    "all_full": at least one program serves the need and would fit these answers, except that every such
+    program is full or closed. "no_program": no program serves the need for these answers at all.
+    """
+    if result.matches:
+        return None
+    if any(reasons and all(r.code in CAPACITY_CODES for r in reasons) for _p, reasons in result.excluded):
+        return "all_full"
+    return "no_program"
+
+
 def questions_for(need: str, programs: Sequence[Program]) -> list[str]:
     """The eligibility questions worth asking for a need: only those some candidate program uses."""
     candidates = [p for p in programs if need in p.needs and p.active and p.accepting_referrals]

@@ -6,7 +6,9 @@ outside tests of the migrations themselves. Three kinds of data, kept apart on p
 - referral cases (`referral_cases`): what a caseworker needs to act on a consented referral; tied to a
   resident only through `residents`, which later holds the encrypted contact (the contact vault);
 - the referral log (`referral_log`): anonymous rows for equity reports. It carries the resident's
-  random `log_id`, never the pseudonym, so deleting the `residents` row cuts every tie to a person.
+  random `log_id`, never the pseudonym, so deleting the `residents` row cuts every tie to a person;
+- the unmet-need log (`unmet_need_log`): anonymous rows for requests that ended without a referral (no
+  program fit, every fitting program full, or the resident declined). It carries no id of any kind.
 Then the resident's privacy records (opt-outs, consents, crisis flags, callback requests), the staff side
 (accounts, portal sessions, recovery codes, sign-in throttling, the audit log, case events) and the stored
 equity releases.
@@ -130,6 +132,30 @@ class ReferralLogEntry(Base):
     race_ethnicity: Mapped[str | None] = mapped_column(String(200))
     gender: Mapped[str | None] = mapped_column(String(40))
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+UNMET_REASONS = ("no_program", "all_full", "declined")
+
+
+class UnmetNeedEntry(Base):
+    """One request that ended without a referral: why, and the same coarse groups as the referral log.
+
+    Not personal data: no phone, no name, no free text, no pseudonym, no referral or resident id, and only
+    the day (UTC midnight), so no row can be tied back to a conversation by its time either. Nothing links
+    a row to a resident, so a resident's DELETE has nothing here to remove, and retention keeps the rows,
+    like the anonymous referral log.
+    """
+
+    __tablename__ = "unmet_need_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reason: Mapped[str] = mapped_column(String(20))  # UNMET_REASONS
+    need: Mapped[str] = mapped_column(String(40))
+    neighborhood: Mapped[str | None] = mapped_column(String(100))
+    age_band: Mapped[str | None] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(5))
+    channel: Mapped[str] = mapped_column(String(20))
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class ContactEntry(Base):

@@ -12,6 +12,9 @@
 - `delete_resident` removes the residents row, and with it (foreign-key cascade) the contact vault entry,
   the referral cases, their events and the consents. The anonymous referral log stays: its rows carry
   a random `log_id` that only the deleted residents row linked to the pseudonym.
+- The unmet-need log (`unmet_need_log`, referrals/db.py) is not personal data: its rows carry no id of
+  any kind and only the day, so nothing in them leads to a resident. DELETE has nothing there to remove,
+  and retention keeps it, like the referral log.
 """
 
 from __future__ import annotations
@@ -172,7 +175,8 @@ def delete_resident(session: Session, pseudonym: str) -> dict[str, int]:
 
 def purge_expired(session: Session, days: int, now: datetime | None = None) -> dict[str, int]:
     """Delete residents (with their cases, vault entries and consents) whose last activity is older
-    than `days`, crisis flags and handled message ids older than that; the anonymous log stays."""
+    than `days`, crisis flags and handled message ids older than that; the anonymous referral log and
+    the unmet-need log stay (no row of either leads to a person)."""
     now = now or utcnow()
     cutoff = now - timedelta(days=days)
     latest_case = (select(ReferralCase.resident_pseudonym, func.max(ReferralCase.updated_at).label("at"))

@@ -18,8 +18,9 @@ from __future__ import annotations
 from html import escape
 from typing import Sequence
 
-from referrals.reports.core import (DIMENSIONS, FLAG, PENDING, SMALL_MAX, SUPPRESSED, UNSTABLE_BELOW, Report, Row,
-                                    Table, fmt_ratio, footnotes, label_for, release_name, status_line)
+from referrals.reports.core import (DIMENSIONS, FLAG, PENDING, SMALL_MAX, SUPPRESSED, UNMET_HEADERS,
+                                    UNSTABLE_BELOW, Report, Row, Table, fmt_ratio, footnotes, label_for,
+                                    release_name, status_line, unmet_figures, unmet_note)
 
 CONTACT_COLOUR = "#2f6eb5"
 ENROLL_COLOUR = "#14365c"
@@ -129,6 +130,30 @@ def table_html(table: Table, pending: bool = False, gaps: Sequence[str] = ()) ->
         body.append('<tr><td colspan="8">No referrals in this period.</td></tr>')
     return (f'<table class="er-table" data-dimension="{escape(table.dimension)}"><caption>'
             f'{escape(table.title)}: figures</caption>{head}<tbody>{"".join(body)}</tbody></table>')
+
+
+def unmet_table_html(table: Table, pending: bool = False) -> str:
+    """One unmet-need table: unmet, no program fit, all full, declined (core.unmet_figures)."""
+    head = "<thead><tr>" + "".join(f'<th scope="col">{h}</th>' for h in UNMET_HEADERS) + "</tr></thead>"
+    body = []
+    for row in table.rows:
+        total, *reasons = unmet_figures(row)
+        cells = ([f'<td class="r p">{PENDING}</td>'] * 3 if pending else [_count_cell(v) for v in reasons])
+        body.append(f'<tr><th scope="row">{escape(row.label)}</th>{_count_cell(total)}{"".join(cells)}</tr>')
+    if not table.rows:
+        body.append('<tr><td colspan="5">No unmet need recorded in this period.</td></tr>')
+    return (f'<table class="er-table" data-dimension="{escape(table.dimension)}"><caption>'
+            f'{escape(table.title)}: figures</caption>{head}<tbody>{"".join(body)}</tbody></table>')
+
+
+def unmet_section_html(report: Report) -> str:
+    """The unmet-need tables of a release, citywide first (counts only: no rates to chart)."""
+    if report.unmet_total is None:
+        return ""
+    tables = (Table("unmet_total", "Unmet need, citywide", (report.unmet_total,)),) + report.unmet
+    return ('<section class="er-dimension er-unmet" id="er-unmet" data-dimension="unmet"><h3>Unmet need</h3>'
+            f'<p>{escape(unmet_note(report))}</p>'
+            + "".join(unmet_table_html(t, report.pending) for t in tables) + "</section>")
 
 
 def _bar_label(row: Row) -> str:
@@ -275,6 +300,7 @@ def report_page_html(report: Report) -> str:
                      f'<div class="er-pair"><figure class="er-chart">{chart}'
                      f'<figcaption>{escape(table.title)}: chart (figures in the table)</figcaption></figure>'
                      f'{table_html(table, report.pending, gaps)}</div></section>')
+    parts.append(unmet_section_html(report))
     parts.append('<footer class="er-notes">' + "".join(f"<p>{escape(line)}</p>" for line in footnotes(report))
                  + "</footer></section>")
     return "".join(parts)

@@ -6,14 +6,15 @@ case and its log row exist together or not at all.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from referrals.directory import Program
 from referrals.matching import Answers
-from referrals.models import ContactEntry, ReferralCase, ReferralLogEntry, Resident, utcnow
+from referrals.models import (UNMET_REASONS, ContactEntry, ReferralCase, ReferralLogEntry, Resident, UnmetNeedEntry,
+                              utcnow)
 
 
 def recent_referral_counts(session: Session, days: int = 7, now: datetime | None = None) -> dict[str, int]:
@@ -71,3 +72,18 @@ def save_contact(session: Session, pseudonym: str, kind: str, ciphertext: str) -
 def has_open_referral(session: Session, pseudonym: str) -> bool:
     return session.scalar(select(func.count()).select_from(ReferralCase)
                           .where(ReferralCase.resident_pseudonym == pseudonym)) > 0
+
+
+def record_unmet_need(session: Session, *, reason: str, need: str, neighborhood: str | None,
+                      age_band: str | None, language: str, channel: str, now: datetime | None = None
+                      ) -> UnmetNeedEntry:
+    """Add one anonymous unmet-need row in the session's transaction (the caller commits); the time is
+    kept to the day."""
+    if reason not in UNMET_REASONS:
+        raise ValueError(f"unknown unmet-need reason {reason!r}")
+    day = (now or utcnow()).astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    entry = UnmetNeedEntry(reason=reason, need=need, neighborhood=neighborhood, age_band=age_band,
+                           language=language, channel=channel, occurred_at=day)
+    session.add(entry)
+    session.flush()
+    return entry

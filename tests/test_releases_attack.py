@@ -18,7 +18,8 @@ import pytest
 
 from referrals.reports.attack import Published, audit
 from referrals.reports.calendar import month, quarter
-from referrals.reports.core import _cells_of, _tree, period_counts, suppress_release
+from referrals.reports.core import (UNMET_DIMENSIONS, UNMET_TOTAL, _cells_of, _tree, period_counts,
+                                    suppress_release)
 from referrals.reports.releases import suppress_jointly
 from tests.test_reports_suppression import T, leaks
 
@@ -37,10 +38,28 @@ def crowd(m: str, n: int, rng: random.Random, **groups) -> list[dict]:
     return [person(m, rng.choice((0, 0, 1, 2)), **groups) for _ in range(n)]
 
 
+UNMET_LEVEL = {"declined": 0, "all_full": 1, "no_program": 2}  # the nested measures of core.UNMET_DIMENSIONS
+
+
+def unmet(m: str, reason: str, n: int = 1, need: str = "savings", neighborhood: str = "Eastside",
+          language: str = "en") -> list[dict]:
+    """n requests of month m that ended without a referral."""
+    return [{"month": m, "unmet": reason, "need": need, "neighborhood": neighborhood, "language": language}] * n
+
+
 def month_cells(people: list[dict]) -> dict[str, dict]:
     """Raw cells per month, as core.count_months returns them, counted independently here."""
     out: dict[str, dict] = defaultdict(lambda: {("total", "all", None): [0, 0, 0]})
     for p in people:
+        if "unmet" in p:
+            level = UNMET_LEVEL[p["unmet"]]
+            for key in ((UNMET_TOTAL, "all", None), ("unmet_need", p["need"], None),
+                        ("unmet_neighborhood", p["neighborhood"], None), ("unmet_language", p["language"], None)):
+                acc = out[p["month"]].setdefault(key, [0, 0, 0])
+                acc[0] += 1
+                acc[1] += level >= 1
+                acc[2] += level == 2
+            continue
         cells = out[p["month"]]
         keys = [("total", "all", None), ("month", p["month"], None), ("need", p["need"], None),
                 ("program", p["program"], p["need"])] + [(d, p[d], None) for d in GROUPS[2:]]
@@ -71,14 +90,14 @@ def jointly(history: list[Published], period, months, pending=False, revision=1)
 
 def brute_force_clean(release: Published) -> None:
     """Every table of the release passes the exhaustive checker (exact sums and differences)."""
-    def to_t(cells, dim, root):
+    def to_t(cells, dim, root, root_cell=("total", None, "all")):
         def node(n):
             return T(n.counts, tuple(cells[c][1]) if (c := ident(n)) in cells else (False,) * 3,
                      [node(ch) for ch in n.children])
         ids = {id(n): c for c, n in _cells_of(dim, root)}
 
         def ident(n):
-            return ids.get(id(n), ("total", None, "all"))
+            return ids.get(id(n), root_cell)
         return node(root)
 
     period = month(2026, 1, 1) if len(release.months) == 1 else quarter(2026, 1, 1)
@@ -90,6 +109,11 @@ def brute_force_clean(release: Published) -> None:
     for dim in [d for d in GROUPS if d != "need"] + (["month"] if len(release.months) > 1 else []):
         root = _tree(dim, by_dim, root_counts, period, None)
         assert leaks(to_t(release.cells, dim, root)) == [], (release.key, dim)
+    unmet_root = (UNMET_TOTAL, None, "all")
+    if unmet_root in release.cells:
+        for dim in UNMET_DIMENSIONS:
+            root = _tree(dim, by_dim, tuple(release.cells[unmet_root][0]), period, None)
+            assert leaks(to_t(release.cells, dim, root, unmet_root)) == [], (release.key, dim)
 
 
 def test_differencing_months_against_their_quarter():
@@ -216,3 +240,39 @@ def test_a_referral_that_arrives_between_the_pending_and_the_final_revision():
     assert result.failures(P) == [], [str(f) for f in result.failures(P)][:5]
     assert r2.cells[("total", None, "all")][1][0] is False or r1.cells[("total", None, "all")][1][0] is False \
         or r2.cells[("total", None, "all")][0][0] - r1.cells[("total", None, "all")][0][0] not in range(1, 11)
+
+
+def test_unmet_need_cannot_be_differenced_between_months_and_their_quarter():
+    """Unmet need is its own table, suppressed with the rest. Tables suppressed one by one (as main did
+    the others) give January's 3 unmet requests for small business away: the quarter minus February and
+    March. The release suppression hides it, and every unmet-need figure (unmet, and the reasons as
+    differences of the nested counts: all full, declined) keeps its protection interval."""
+    rng = random.Random(7)
+    people = []
+    for m, small in (("2026-01", 3), ("2026-02", 15), ("2026-03", 14)):
+        people += crowd(m, 150, rng) + crowd(m, 60, rng, race_ethnicity="hispanic_latino", language="es")
+        people += (unmet(m, "declined", 20) + unmet(m, "all_full", 15, need="basic_needs")
+                   + unmet(m, "no_program", 12, need="basic_needs", neighborhood="Westside", language="es")
+                   + unmet(m, "no_program", small, need="small_business", neighborhood="Westside"))
+    months = month_cells(people)
+    q = quarter(2026, 1, 1)
+    mons = [month(2026, k, 1) for k in (1, 2, 3)]
+    before = [alone(p, months) for p in mons] + [alone(q, months)]
+    assert not before[0].cells[("unmet_need", None, "small_business")][1][0], "January's 3 are hidden alone"
+    found = audit(before).failures(P)
+    assert any(f.release == "2026-01 r1" and f.cell == ("unmet_need", None, "small_business")
+               and f.quantity == "referrals" and f.width < 1 for f in found), "per-table suppression leaks"
+
+    history: list[Published] = []
+    for p in mons + [q]:
+        history.append(jointly(history, p, months))
+    result = audit(history)
+    assert result.failures(P) == [], [str(f) for f in result.failures(P)][:5]
+    assert any(f.cell[0].startswith("unmet_") for f in result.findings), "the unmet tables were audited"
+    for release in history:
+        for cell, (counts, shown) in release.cells.items():
+            if cell[0].startswith("unmet_"):
+                assert all(not s or not 1 <= v <= 10 for v, s in zip(counts, shown)), (release.key, cell)
+        brute_force_clean(release)
+    q_cells = history[-1].cells
+    assert q_cells[(UNMET_TOTAL, None, "all")][1] == [True, True, True], "the citywide unmet figures stay"

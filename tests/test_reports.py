@@ -27,7 +27,7 @@ from referrals.db import make_sessionmaker
 from referrals.models import ContactEntry, ProgramRow, ReferralCase, ReferralLogEntry, Resident
 from referrals.reports import DIMENSIONS, build_report, csv_safe, render_csv, render_text
 from referrals.reports.calendar import fiscal_year, month, quarter
-from referrals.reports.core import OUTCOME_DAYS, count_months, period_counts, program_names
+from referrals.reports.core import OUTCOME_DAYS, UNMET_DIMENSIONS, count_months, period_counts, program_names
 from referrals.reports_html import report_page_html
 from tests.test_reports_suppression import T, leaks
 
@@ -232,13 +232,18 @@ def _assert_row_safe(counts: list[str]) -> None:
 
 def test_html_csv_and_text_show_no_count_from_1_to_10(engine, loaded):
     report = report_of(engine)
-    page = report_page_html(report)
+    page, _, unmet_page = report_page_html(report).partition('<section class="er-dimension er-unmet"')
     cells = _Cells()
     cells.feed(page)
     assert len(cells.counts) == 3 * (1 + sum(len(t.rows) for t in report.tables)) - 3  # all but citywide's
     for i in range(0, len(cells.counts), 3):
         _assert_row_safe(cells.counts[i:i + 3])
     assert "*" in cells.counts
+    unmet = _Cells()
+    unmet.feed(unmet_page)  # four counts a row: unmet, no program fit, all full, declined
+    assert len(unmet.counts) == 4 * (1 + sum(len(t.rows) for t in report.unmet))
+    for n in unmet.counts:
+        _assert_safe_count(n)
     for title in cells.titles:
         for n in re.findall(r"(\d+) referrals", title):
             _assert_safe_count(n)
@@ -290,7 +295,7 @@ def test_html_has_accessible_charts_and_no_outside_assets(engine, loaded):
     page = report_page_html(report_of(engine))
     assert page.count('role="img"') == len(DIMENSIONS)
     assert page.count("<title id=") == len(DIMENSIONS) and page.count("<desc id=") == len(DIMENSIONS)
-    assert page.count('<table class="er-table"') == len(DIMENSIONS)
+    assert page.count('<table class="er-table"') == len(DIMENSIONS) + 1 + len(UNMET_DIMENSIONS)  # + unmet need
     assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert not re.search(r"\b(src|href)=\"(https?:)?//", page)
     assert not re.search(r"\sstyle=", page) and "<style" not in page  # the portal's CSP: no inline style

@@ -12,7 +12,9 @@ within a fixed window after the referral (core.OUTCOME_DAYS): a quarter is exact
 unknowns are, per month, per table, per group and per *state*, the number of referrals: a state is the
 referral's outcome level (not contacted, contacted, enrolled) in each version of that month's data that a
 final release used (a late correction makes a second version, so a revision's differences are unknowns
-too), or "absent" when the number of referrals itself changed. Citywide cells tie the tables together;
+too), or "absent" when the number of referrals itself changed. Citywide cells tie the tables together
+(each table to its own: the referral tables to "total", the unmet-need tables to "unmet_total", whose
+three nested measures take the place of the outcome levels, see core.UNMET_DIMENSIONS);
 race and gender "not asked" are the same referrals, so they are one unknown. Need is the sum of its
 programs. Where the citywide cells of a month are all published, each table is its own small program
 (the tie is a known constant), which keeps the audit fast.
@@ -32,7 +34,7 @@ from typing import Iterable
 import highspy
 import numpy as np
 
-from referrals.reports.core import LINKED_NOT_ASKED, SMALL_MAX, CellId
+from referrals.reports.core import LINKED_NOT_ASKED, ROOTS, SMALL_MAX, UNMET_DIMENSIONS, CellId, root_of
 
 N, C, E = 0, 1, 2
 Cells = dict[tuple[str, str, "str | None"], list]  # core.Cells: per month (dim, key, parent) -> [N, C, E]
@@ -43,7 +45,8 @@ QUANTITIES: dict[str, tuple[int, int, int]] = {
     "not contacted": (1, -1, 0), "contacted, not enrolled": (0, 1, -1), "not enrolled": (1, 0, -1),
 }
 FAMILIES: tuple[tuple[str, ...], ...] = (("need", "program"), LINKED_NOT_ASKED, ("neighborhood",),
-                                         ("language",), ("channel",), ("age_band",), ("month",))
+                                         ("language",), ("channel",), ("age_band",), ("month",),
+                                         *((d,) for d in UNMET_DIMENSIONS))
 FAMILY_OF = {d: i for i, dims in enumerate(FAMILIES) for d in dims}
 
 
@@ -127,7 +130,7 @@ class _Versions:
                 self.linked[m] = self.linked.get(m, True) and same
                 by_dim = self.leaves.setdefault(m, {})
                 for (dim, key, parent), v in cells.items():
-                    if dim in ("total", "need") or not v[0]:
+                    if dim in ROOTS or dim == "need" or not v[0]:
                         continue
                     by_dim.setdefault(dim, set()).add((parent, key))
                 nk, fk = _n_key(cells), None if r.pending else _key(cells)
@@ -241,26 +244,37 @@ def audit(releases: Iterable[Published], targets: set[str] | None = None, dims: 
     vers = _Versions(releases)
     result = Audit()
 
-    # Citywide unknowns T[m, state]: constants when the month's citywide N, C, E are published for a
-    # single final version (or N alone when nothing final covers the month).
-    pinned: dict[str, list[float] | None] = {}
-    for m, states in vers.states.items():
-        pinned[m] = None
-        if all(not r.month_cells.get(m, {}).get(("total", "all", None), [0])[0] for r in releases if m in r.months):
-            pinned[m] = [0.0] * len(states)  # no referral that month: every table is all zeros
-            continue
-        single = [r for r in releases if r.months == (m,)]
-        for r in single:
-            counts, shown = r.cells[("total", None, "all")]
-            if len(states) == 1 and shown[N]:
-                pinned[m] = [float(counts[N])]
-            elif len(vers.versions[m]) == 1 and not r.pending and all(shown) and len(states) == 3:
-                n, c, e = counts
-                by_level = {0: n - c, 1: c - e, 2: e}
-                pinned[m] = [float(by_level[s[0]]) for s in states]
-    joint = any(p is None for p in pinned.values())
-    result.joint = joint
-    groups = [tuple(range(len(FAMILIES)))] if joint else [(i,) for i in range(len(FAMILIES))]
+    # Citywide unknowns T[root, m, state]: constants when the month's citywide N, C, E are published for
+    # a single final version (or N alone when nothing final covers the month).
+    pinned: dict[tuple[str, str], list[float] | None] = {}
+    for root in ROOTS:
+        for m, states in vers.states.items():
+            pinned[(root, m)] = None
+            if all(not r.month_cells.get(m, {}).get((root, "all", None), [0])[0]
+                   for r in releases if m in r.months):
+                pinned[(root, m)] = [0.0] * len(states)  # none that month: every table is all zeros
+                continue
+            single = [r for r in releases if r.months == (m,) and (root, None, "all") in r.cells]
+            for r in single:
+                counts, shown = r.cells[(root, None, "all")]
+                if len(states) == 1 and shown[N]:
+                    pinned[(root, m)] = [float(counts[N])]
+                elif len(vers.versions[m]) == 1 and not r.pending and all(shown) and len(states) == 3:
+                    n, c, e = counts
+                    by_level = {0: n - c, 1: c - e, 2: e}
+                    pinned[(root, m)] = [float(by_level[s[0]]) for s in states]
+    # The families of one root are one program when its citywide cells are not all pinned, else each alone.
+    groups: list[tuple[int, ...]] = []
+    joint_roots: set[str] = set()
+    for root in ROOTS:
+        fams = tuple(i for i, dims in enumerate(FAMILIES) if root_of(dims[0]) == root)
+        if any(p is None for (r, _m), p in pinned.items() if r == root):
+            joint_roots.add(root)
+            groups.append(fams)
+        else:
+            groups += [(i,) for i in fams]
+    result.joint = bool(joint_roots)
+    first_of = {root: next(g for g in groups if root_of(FAMILIES[g[0]][0]) == root) for root in ROOTS}
 
     def cell_expr(prog: _Program, r: Published, cell: CellId, measure: int, fams) -> tuple[dict[int, float], float]:
         dim, parent, key = cell
@@ -268,12 +282,12 @@ def audit(releases: Iterable[Published], targets: set[str] | None = None, dims: 
         const = 0.0
         for m in r.months:
             states = vers.match(r, m, measure)
-            if dim == "total":
-                if pinned[m] is not None:
-                    const += sum(pinned[m][i] for i in states)
+            if dim in ROOTS:
+                if pinned[(dim, m)] is not None:
+                    const += sum(pinned[(dim, m)][i] for i in states)
                 else:
                     for i in states:
-                        v = prog.var(("T", m, i))
+                        v = prog.var(("T", dim, m, i))
                         coefs[v] = coefs.get(v, 0) + 1
                 continue
             month_leaves = vers.leaves.get(m, {})
@@ -292,8 +306,10 @@ def audit(releases: Iterable[Published], targets: set[str] | None = None, dims: 
     wanted_dims = dims
     for fams in groups:
         dims = {d for f in fams for d in FAMILIES[f]}
+        root = root_of(FAMILIES[fams[0]][0])
+        joint = root in joint_roots
         if wanted_dims is not None and not joint and not dims & wanted_dims and not (
-                "total" in wanted_dims and fams == groups[0]):
+                root in wanted_dims and fams == first_of[root]):
             continue
         prog = _Program()
         # tables add up to the citywide cells, month by month and state by state
@@ -307,15 +323,15 @@ def audit(releases: Iterable[Published], targets: set[str] | None = None, dims: 
                             name = ("not_asked" if d in LINKED_NOT_ASKED and leaf[1] == "not_asked"
                                     and vers.linked[m] else d)
                             coefs[prog.var((name, leaf, m, i))] = 1.0
-                        if pinned[m] is not None:
-                            prog.rows.append((coefs, pinned[m][i]))
+                        if pinned[(root, m)] is not None:
+                            prog.rows.append((coefs, pinned[(root, m)][i]))
                         else:
-                            coefs[prog.var(("T", m, i))] = -1.0
+                            coefs[prog.var(("T", root, m, i))] = -1.0
                             prog.rows.append((coefs, 0.0))
         # every published figure
         for r in releases:
             for cell, (counts, shown) in r.cells.items():
-                if cell[0] != "total" and cell[0] not in dims:
+                if cell[0] != root and cell[0] not in dims:
                     continue
                 for k in range(3):
                     if shown[k]:
@@ -346,7 +362,7 @@ def audit(releases: Iterable[Published], targets: set[str] | None = None, dims: 
             if r.key not in targets:
                 continue
             for cell, (counts, _shown) in r.cells.items():
-                in_group = cell[0] in dims or (cell[0] == "total" and fams == groups[0])
+                in_group = cell[0] in dims or (cell[0] == root and fams == first_of[root])
                 if not in_group:
                     continue
                 for name, w in QUANTITIES.items():

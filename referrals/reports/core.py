@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 from sqlalchemy import String, case, func, literal, null, select, text, tuple_, union_all
 from sqlalchemy.orm import Session
 
-from referrals.models import ProgramRow, ReferralLogEntry
+from referrals.models import ProgramRow, ReferralLogEntry, UnmetNeedEntry
 
 if TYPE_CHECKING:
     from referrals.reports.calendar import ReleasePeriod
@@ -100,9 +100,30 @@ DIMENSIONS: dict[str, str] = {
     "gender": "Gender (self-reported, with consent)",
     "month": "Month (trend)",
 }
+# Unmet need (issue 12, item 4): requests that ended without a referral, from the anonymous unmet-need
+# log. Its own population with its own citywide cell ("unmet_total"), suppressed by the same machinery
+# as the referral tables. Its three reasons are disjoint, so they fill the three nested measures the
+# suppression and the attacker know: N = every unmet request, C = those no program could take (no program
+# fit or all full), E = those no program fit at all. So all_full = C - E and declined = N - C, and the
+# audits of differences cover them.
+UNMET_DIMENSIONS: dict[str, str] = {
+    "unmet_need": "Unmet need, by need",
+    "unmet_neighborhood": "Unmet need, by neighborhood",
+    "unmet_language": "Unmet need, by language",
+}
+UNMET_TOTAL = "unmet_total"
+# The citywide cell each table adds up to.
+ROOTS: tuple[str, ...] = ("total", UNMET_TOTAL)
+
+
+def root_of(dimension: str) -> str:
+    return UNMET_TOTAL if dimension in UNMET_DIMENSIONS or dimension == UNMET_TOTAL else "total"
+
+
 _LABELS: dict[str, dict[str, str]] = {
     "need": NEED_LABELS, "neighborhood": {}, "language": LANGUAGE_LABELS, "channel": CHANNEL_LABELS,
     "age_band": AGE_LABELS, "race_ethnicity": RACE_ETHNICITY_LABELS, "gender": GENDER_LABELS, "month": {},
+    "unmet_need": NEED_LABELS, "unmet_neighborhood": {}, "unmet_language": LANGUAGE_LABELS,
 }
 
 
@@ -225,9 +246,34 @@ def _grouped(session: Session, start_at: datetime, end_before: datetime, outcome
     return session.execute(union_all(*parts))
 
 
+def _count_unmet(session: Session, start_at: datetime, end_before: datetime, out: dict[str, Cells]) -> None:
+    """Add the unmet-need cells of each month to `out`: [every unmet request, no program could take it,
+    no program fit] per group (see UNMET_DIMENSIONS). Only months with unmet rows get them."""
+    log = UnmetNeedEntry.__table__.c
+    dialect = session.get_bind().dialect.name
+    u = (select(_month_expr(dialect, log.occurred_at).label("month"), log.need,
+                func.coalesce(log.neighborhood, "").label("neighborhood"), log.language, log.reason)
+         .where(log.occurred_at >= start_at, log.occurred_at < end_before).subquery("unmet")).c
+    rows = session.execute(
+        select(u.month, u.need, u.neighborhood, u.language, func.count().label("n"),
+               func.sum(case((u.reason != "declined", 1), else_=0)).label("c"),
+               func.sum(case((u.reason == "no_program", 1), else_=0)).label("e"))
+        .group_by(u.month, u.need, u.neighborhood, u.language))
+    for row in rows:
+        month_key = row.month.strftime("%Y-%m") if isinstance(row.month, datetime) else str(row.month)
+        cells = out.setdefault(month_key, {("total", "all", None): [0, 0, 0]})
+        for key in ((UNMET_TOTAL, "all", None), ("unmet_need", row.need, None),
+                    ("unmet_neighborhood", row.neighborhood, None), ("unmet_language", row.language, None)):
+            acc = cells.setdefault(key, [0, 0, 0])
+            acc[0] += row.n
+            acc[1] += int(row.c or 0)
+            acc[2] += int(row.e or 0)
+
+
 def count_months(session: Session, first: date, last: date, outcome_days: int = OUTCOME_DAYS
                  ) -> dict[str, Cells]:
-    """Raw cells of every month from the month of `first` to the month of `last`, in one statement.
+    """Raw cells of every month from the month of `first` to the month of `last`, in one statement
+    (and one more for the unmet-need log).
 
     Every month of the range is in the result, with a citywide cell, even when it had no referrals.
     """
@@ -251,6 +297,7 @@ def count_months(session: Session, first: date, last: date, outcome_days: int = 
             acc[0] += row.referrals
             acc[1] += int(row.contacted or 0)
             acc[2] += int(row.enrolled or 0)
+    _count_unmet(session, start_at, end_before, out)
     return out
 
 
@@ -497,9 +544,13 @@ class Report:
     revision: int = 1
     pending: bool = False
     outcomes_final_on: date | None = None
+    # Unmet need: its citywide row and its tables (Row.referrals/contacted/enrolled hold the UNMET_DIMENSIONS
+    # measures; read them through unmet_figures).
+    unmet_total: Row | None = None
+    unmet: tuple[Table, ...] = ()
 
     def table(self, dimension: str) -> Table:
-        for t in self.tables:
+        for t in self.tables + self.unmet:
             if t.dimension == dimension:
                 return t
         raise KeyError(dimension)
@@ -626,6 +677,30 @@ def suppress_release(counts: Iterable[GroupCount], period, forced: dict[CellId, 
     for dim, root in trees.items():
         for cell, node in _cells_of(dim, root):
             out[cell] = (node.counts, list(node.shown))
+    out.update(_suppress_unmet(by_dim, period, forced, pending))
+    return out
+
+
+def _suppress_unmet(by_dim: dict[str, list[GroupCount]], period, forced: dict[CellId, set[int]],
+                    pending: bool) -> dict[CellId, tuple[tuple[int, int, int], list[bool]]]:
+    """The unmet-need tables: the same rules as the referral tables, over their own citywide cell.
+    While outcomes are pending, only the unmet totals are shown, as only referrals are for the others
+    (one state per month until the final revision: what the attacker's model knows)."""
+    total = next((g for g in by_dim.get(UNMET_TOTAL, [])), None)
+    root_counts = (total.referrals, total.contacted, total.enrolled) if total else (0, 0, 0)
+    root_cell = (UNMET_TOTAL, None, "all")
+    root_shown = primary_shown(root_counts, [k not in forced.get(root_cell, set()) and not (pending and k)
+                                             for k in range(3)])
+    if not root_shown[N]:
+        root_shown = [False, False, False]
+    out: dict[CellId, tuple[tuple[int, int, int], list[bool]]] = {root_cell: (root_counts, root_shown)}
+    for dim in UNMET_DIMENSIONS:
+        root = _tree(dim, by_dim, root_counts, period, None)
+        for cell, node in _cells_of(dim, root):
+            node.forced = forced.get(cell, set())
+        suppress(root, root_shown)
+        for cell, node in _cells_of(dim, root):
+            out[cell] = (node.counts, list(node.shown))
     return out
 
 
@@ -638,7 +713,7 @@ def assemble_report(cells: dict[CellId, tuple[tuple[int, int, int], list[bool]]]
     city = Row(**{**city.__dict__, "contact_ratio": None, "enroll_ratio": None})
     rows: dict[str, list[Row]] = {}
     for (dim, parent, key), (c, sh) in cells.items():
-        if dim == "total":
+        if dim in ROOTS:
             continue
         label = label_for(dim, key, programs)
         rows.setdefault(dim, []).append(_make_row(Node(key, c, shown=sh), label, parent, city))
@@ -651,8 +726,14 @@ def assemble_report(cells: dict[CellId, tuple[tuple[int, int, int], list[bool]]]
         else:
             got = rows.get(dim, [])
         tables.append(Table(dim, DIMENSIONS[dim], tuple(got)))
+    unmet_total, unmet = None, ()
+    if (UNMET_TOTAL, None, "all") in cells:
+        counts, shown = cells[(UNMET_TOTAL, None, "all")]
+        unmet_total = _make_row(Node("all", counts, shown=shown), "Citywide", None, None)
+        unmet = tuple(Table(dim, title, tuple(rows.get(dim, []))) for dim, title in UNMET_DIMENSIONS.items())
     return Report(period=period, generated_at=generated_at or datetime.now(timezone.utc).date(), total=city,
-                  tables=tuple(tables), revision=revision, pending=pending, outcomes_final_on=outcomes_final_on)
+                  tables=tuple(tables), revision=revision, pending=pending, outcomes_final_on=outcomes_final_on,
+                  unmet_total=unmet_total, unmet=unmet)
 
 
 def build_report(counts: Iterable[GroupCount], period, programs: dict[str, str] | None = None,
@@ -719,6 +800,32 @@ def footnotes(report: Report) -> list[str]:
     ]
 
 
+UNMET_HEADERS = ("Group", "Unmet", "No program fit", "All full", "Declined")
+UNMET_NOTE = ("Unmet need: requests that ended without a referral. No program fit: no program serves that "
+              "need for the resident's answers. All full: programs would fit but every one was full or not "
+              "taking referrals. Declined: the resident said no thanks, or gave no way to be reached.")
+
+
+def unmet_note(report: "Report") -> str:
+    if report.pending:
+        return UNMET_NOTE + " Until the final revision only the unmet totals are shown, like the referrals."
+    return UNMET_NOTE
+
+
+def unmet_figures(row: Row) -> tuple[int | None, int | None, int | None, int | None]:
+    """(unmet, no program fit, all full, declined) as published: each only when the counts it comes from
+    are shown (see UNMET_DIMENSIONS), so nothing is shown that the suppression did not allow."""
+    n, c, e = row.counts
+    return n, e, None if c is None or e is None else c - e, None if n is None or c is None else n - c
+
+
+def _unmet_cells(row: Row, pending: bool) -> list[str]:
+    total, no_fit, full, declined = unmet_figures(row)
+    if pending:
+        return [fmt_count(total), PENDING, PENDING, PENDING]
+    return [fmt_count(v) for v in (total, no_fit, full, declined)]
+
+
 _HEADERS = ("Group", "Referrals", "Contacted", "Contact rate", "Ratio", "Enrolled", "Enroll rate", "Ratio")
 
 
@@ -730,14 +837,15 @@ def _text_row(label: str, row: Row, citywide: bool = False, pending: bool = Fals
             fmt_rate(row.enroll_rate, row), "" if citywide else fmt_ratio(row.enroll_ratio, row.enroll_rate, row)]
 
 
-def _text_table(title: str, rows: list[list[str]]) -> list[str]:
-    widths = [min(60, max([len(h)] + [len(r[i]) for r in rows])) for i, h in enumerate(_HEADERS)]
+def _text_table(title: str, rows: list[list[str]], headers: Sequence[str] = _HEADERS,
+                empty: str = "(no referrals)") -> list[str]:
+    widths = [min(60, max([len(h)] + [len(r[i]) for r in rows])) for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(c[:widths[0]].ljust(widths[0]) if i == 0 else c.rjust(widths[i])
                          for i, c in enumerate(cells)).rstrip()
 
-    return [title, line(_HEADERS)] + [line(r) for r in rows] + ([] if rows else ["(no referrals)"]) + [""]
+    return [title, line(headers)] + [line(r) for r in rows] + ([] if rows else [empty]) + [""]
 
 
 def render_text(report: Report) -> str:
@@ -751,6 +859,13 @@ def render_text(report: Report) -> str:
         out += _text_table(table.title, [
             _text_row(f"{label_for('need', r.parent)} / {r.label}" if r.parent else r.label, r,
                       pending=report.pending) for r in table.rows])
+    if report.unmet_total is not None:
+        out += _text_table("Unmet need, citywide", [["Citywide"] + _unmet_cells(report.unmet_total, report.pending)],
+                           UNMET_HEADERS)
+        for table in report.unmet:
+            out += _text_table(table.title, [[r.label] + _unmet_cells(r, report.pending) for r in table.rows],
+                               UNMET_HEADERS, "(no unmet need recorded)")
+        out.append(unmet_note(report))
     out += footnotes(report)
     return "\n".join(out) + "\n"
 
@@ -766,6 +881,9 @@ def csv_safe(value: object) -> str:
 
 CSV_COLUMNS = ("dimension", "group", "parent_group", "referrals", "contacted", "contact_rate_pct",
                "contact_ratio", "enrolled", "enroll_rate_pct", "enroll_ratio", "fewer_than_20")
+
+
+UNMET_CSV_COLUMNS = ("dimension", "group", "unmet", "no_program_fit", "all_full", "declined")
 
 
 def _csv_row(dimension: str, row: Row, pending: bool = False) -> list[str]:
@@ -789,6 +907,14 @@ def render_csv(report: Report) -> str:
     for table in report.tables:
         for row in table.rows:
             writer.writerow([csv_safe(c) for c in _csv_row(table.dimension, row, report.pending)])
+    if report.unmet_total is not None:
+        # Its own block, with its own header: the columns count other things than the referral tables'.
+        writer.writerow([])
+        writer.writerow(UNMET_CSV_COLUMNS)
+        for dimension, row in [(UNMET_TOTAL, report.unmet_total)] + [(t.dimension, r) for t in report.unmet
+                                                                     for r in t.rows]:
+            writer.writerow([csv_safe(c) for c in [dimension, row.label] + _unmet_cells(row, report.pending)])
+        writer.writerow([csv_safe(unmet_note(report))])
     writer.writerow([])
     for line in footnotes(report):
         writer.writerow([csv_safe(line)])

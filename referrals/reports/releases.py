@@ -32,11 +32,12 @@ from typing import Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from referrals.models import ReferralLogEntry, ReportRelease
+from referrals.models import ReferralLogEntry, ReportRelease, UnmetNeedEntry
 from referrals.reports.attack import Audit, Published, audit
 from referrals.reports.calendar import ReleasePeriod, ended_periods, fiscal_year, parse_period
-from referrals.reports.core import (OUTCOME_DAYS, SMALL_MAX, CellId, Cells, assemble_report, count_months,
-                                    period_counts, program_names, render_csv, render_text, suppress_release)
+from referrals.reports.core import (OUTCOME_DAYS, ROOTS, SMALL_MAX, CellId, Cells, assemble_report, count_months,
+                                    period_counts, program_names, render_csv, render_text, root_of,
+                                    suppress_release)
 
 DEFAULT_PROTECTION = 5.0
 MAX_ROUNDS = 12
@@ -80,7 +81,7 @@ def _family_dim(cell: CellId) -> str:
     """The table a cell's figures are audited with (tables audited together share one name)."""
     from referrals.reports.attack import FAMILIES, FAMILY_OF
     dim = cell[0]
-    return "total" if dim == "total" else FAMILIES[FAMILY_OF[dim]][0]
+    return dim if dim in ROOTS else FAMILIES[FAMILY_OF[dim]][0]
 
 
 def _same_table(cell: CellId, other: CellId) -> bool:
@@ -186,11 +187,13 @@ def suppress_jointly(history: list[Published], period: ReleasePeriod, revision: 
                 dims |= {"race_ethnicity", "gender"}
             before = {c: set(v) for c, v in forced.items()}
             for cell in cells:
-                if cell[0] in dims or (dims & {"total"}) or "month" in dims and cell[0] == "month":
+                if cell[0] in dims or root_of(cell[0]) in dims or "month" in dims and cell[0] == "month":
                     forced.setdefault(cell, set()).update({0, 1, 2})
             if forced == before:  # nothing left but the citywide cells: hide those too
-                forced[("total", None, "all")] = {0, 1, 2}
-                if before.get(("total", None, "all")) == {0, 1, 2}:
+                roots = {root_of(d) for d in dims}
+                for root in roots:
+                    forced[(root, None, "all")] = {0, 1, 2}
+                if all(before.get((root, None, "all")) == {0, 1, 2} for root in roots):
                     break
     cells = suppress_release(counts, period, {c: {0, 1, 2} for c in suppress_release(counts, period)}, pending)
     for cell in cells:
@@ -215,12 +218,14 @@ def _changed(prev: ReportRelease, month_cells: dict[str, Cells], pending: bool) 
 
 
 def first_referral_day(session: Session) -> date | None:
-    first = session.scalar(select(func.min(ReferralLogEntry.occurred_at)).where(ReferralLogEntry.event == "created"))
-    if first is None:
-        return None
-    if isinstance(first, str):
-        first = datetime.fromisoformat(first)
-    return first.date()
+    """The first day with something to report: a referral, or a request that ended without one."""
+    days = []
+    for first in (session.scalar(select(func.min(ReferralLogEntry.occurred_at))
+                                 .where(ReferralLogEntry.event == "created")),
+                  session.scalar(select(func.min(UnmetNeedEntry.occurred_at)))):
+        if first is not None:
+            days.append((datetime.fromisoformat(first) if isinstance(first, str) else first).date())
+    return min(days, default=None)
 
 
 def publish(session: Session, today: date | None = None, start_month: int = 1,
