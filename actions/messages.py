@@ -35,6 +35,9 @@ TEXTS = {
         "intro": "Here are programs that can help:",
         "intro_one": "Here is a program that can help:",
         "ask": "Want a caseworker from one of them to contact you within 2 business days? Pick one.",
+        # On SMS the question comes before the list, so the list and its reply line fit fewer segments.
+        "ask_first": "Want a caseworker from one of these to contact you within 2 business days?",
+        "ask_first_one": "Want a caseworker from this program to contact you within 2 business days?",
         "no_thanks": "No thanks",
         "spanish": "Spanish spoken",
         "english_only": "English only",
@@ -54,7 +57,7 @@ TEXTS = {
         "yes": "Yes",
         "no": "No",
         # Consent wording: stored word for word with each answer (docs/privacy.md), so change it with care.
-        "ask_consent_followup": "One more thing. May we text you once later to ask how it went? Your referral stays the same either way.",
+        "ask_consent_followup": "May we text you once later to ask how it went? Your referral stays the same either way.",
         "ask_consent_analytics": "May we use your answers, without your name or number, in reports on who the city is reaching? If yes, we'll ask 2 optional questions.",
         "ask_race_ethnicity": "Thanks. What is your race or ethnicity? Pick all that apply, like: 1 4",
         "ask_race_ethnicity_web": "Thanks. What is your race or ethnicity? Pick all that apply.",
@@ -78,6 +81,8 @@ TEXTS = {
         "intro": "Estos programas le pueden ayudar:",
         "intro_one": "Este programa le puede ayudar:",
         "ask": "¿Quiere que un trabajador de uno de ellos le contacte en 2 días hábiles? Elija uno.",
+        "ask_first": "¿Quiere que un trabajador de uno de estos programas le contacte en 2 días hábiles?",
+        "ask_first_one": "¿Quiere que un trabajador de este programa le contacte en 2 días hábiles?",
         "no_thanks": "No, gracias",
         "spanish": "Hablan español",
         "english_only": "Solo en inglés",
@@ -94,8 +99,8 @@ TEXTS = {
         "also": "También mencionó {what}: ¿quiere ayuda con eso también?",
         "yes": "Sí",
         "no": "No",
-        "ask_consent_followup": "Una cosa más. ¿Podemos enviarle un texto más adelante, una sola vez, para saber cómo le fue? Su solicitud sigue igual en los dos casos.",
-        "ask_consent_analytics": "¿Podemos usar sus respuestas, sin su nombre ni su número, en informes sobre a quiénes llega la ciudad? Si acepta, le haremos 2 preguntas opcionales.",
+        "ask_consent_followup": "¿Le podemos escribir una vez más adelante para saber cómo le fue? Su solicitud no cambia.",
+        "ask_consent_analytics": "¿Podemos usar sus respuestas, sin su nombre ni número, en informes sobre a quiénes llega la ciudad? Si acepta, le haremos 2 preguntas opcionales.",
         "ask_race_ethnicity": "¿Cuál es su raza u origen étnico? Puede elegir varias, por ej.: 1 4",
         "ask_race_ethnicity_web": "Gracias. ¿Cuál es su raza u origen étnico? Puede elegir varias.",
         "ask_gender": "¿Cuál es su género?",
@@ -238,16 +243,18 @@ def serves_any_status(p: Program) -> bool:
     return bool(_ANY_STATUS.search(record + " " + p.description))
 
 
-def program_line(n: int, match: Match, lang: str, status_asked: bool = False) -> str:
+def program_line(n: int, match: Match, lang: str, status_asked: bool = False, hours: bool = True) -> str:
     """One numbered program: name, what it is, how to reach it, and what to check. Aim: one or two SMS segments.
 
     The address is left out when there is a phone: the phone reaches the program, and the address costs
-    a segment on a basic phone. Spanish conversations read the directory's Spanish texts where it has them.
+    a segment on a basic phone. On SMS (`hours` False) the hours are left out of the list too: the
+    resident who picks a program is called, and one who declines gets phone and hours then (`reach_line`).
+    Spanish conversations read the directory's Spanish texts where it has them.
     """
     p: Program = match.program
     what = summary(p, lang)
     parts = [f"{n}. {p.text('name', lang)}" + (f": {what}" if what else "")]
-    reach = ", ".join(x for x in (p.phone, p.text("hours", lang)) if x)
+    reach = ", ".join(x for x in (p.phone, p.text("hours", lang) if hours else None) if x)
     if reach:
         parts.append(reach)
     elif p.address:

@@ -91,10 +91,14 @@ class ActionShowPrograms(Action):
             log_unmet_need(tracker, unmet_reason(result))
             dispatcher.utter_message(text=t(lang, "no_programs"))
             return [SlotSet("matched_programs", None), SlotSet("referral_choice", None)]
-        dispatcher.utter_message(text=t(lang, "intro" if len(result.matches) > 1 else "intro_one"))
+        sms = channel_of(tracker) == "sms"
+        one = len(result.matches) == 1
+        # On SMS the question heads the list and the reply line closes it (action_ask_referral_choice):
+        # a three-program list then costs three segments, not four.
+        dispatcher.utter_message(text=t(lang, ("ask_first" if sms else "intro") + ("_one" if one else "")))
         status_asked = "immigration" in (tracker.get_slot("topics") or [])
         for i, match in enumerate(result.matches, start=1):
-            dispatcher.utter_message(text=program_line(i, match, lang, status_asked))
+            dispatcher.utter_message(text=program_line(i, match, lang, status_asked, hours=not sms))
         return [SlotSet("matched_programs", [m.program.id for m in result.matches]),
                 SlotSet("referral_choice", None)]
 
@@ -112,8 +116,25 @@ class ActionAskReferralChoice(Action):
         buttons = [{"title": p.text("name", lang), "payload": f'/inform{{"choice":"{i}"}}'}
                    for i, p in enumerate(shown, start=1)]
         buttons.append({"title": t(lang, "no_thanks"), "payload": '/inform{"choice":"0"}'})
-        dispatcher.utter_message(text=t(lang, "ask"), buttons=buttons)
+        if channel_of(tracker) == "sms" and shown and just_listed(tracker, len(shown)):
+            dispatcher.utter_message(buttons=buttons)  # the question heads the list just sent
+        else:
+            dispatcher.utter_message(text=t(lang, "ask"), buttons=buttons)
         return []
+
+
+def just_listed(tracker: Tracker, count: int) -> bool:
+    """Whether the bot's last message is the last line of a list of `count` programs."""
+    last = next((e for e in reversed(tracker.events) if e.get("event") == "bot"), None)
+    return bool(last and str(last.get("text") or "").startswith(f"{count}. "))
+
+
+def referral_question(tracker: Tracker, lang: str) -> str:
+    """The words the resident said yes to by picking a program (recorded with the consent)."""
+    shown = tracker.get_slot("matched_programs") or []
+    if channel_of(tracker) == "sms":
+        return t(lang, "ask_first_one" if len(shown) == 1 else "ask_first")
+    return t(lang, "ask")
 
 
 class ActionCreateReferral(Action):
@@ -136,6 +157,13 @@ class ActionCreateReferral(Action):
             if choice == "0":  # "No thanks"
                 log_unmet_need(tracker, "declined")
             dispatcher.utter_message(text=t(lang, "no_referral"))
+            if channel_of(tracker) == "sms":
+                # The SMS list left the hours out: whoever declines gets how and when to call each one.
+                by_id = {p.id: p for p in services().directory()[0]}
+                listed = [by_id[pid] for pid in shown if pid in by_id]
+                if listed:
+                    dispatcher.utter_message(text="\n".join(f"{p.text('name', lang)}: {reach_line(p, lang)}"
+                                                            for p in listed))
             return reset
         if not proven_sender(tracker):
             # Rasa's REST channel takes any conversation id; only the gateway's (with its proof) gets a case.
@@ -172,7 +200,7 @@ class ActionCreateReferral(Action):
                     answers=answers_of(tracker), neighborhood=tracker.get_slot("neighborhood"),
                     channel=channel_of(tracker))
                 # The resident just picked a program in answer to this question: consent (a), word for word.
-                record_consent(session, tracker.sender_id, "referral", True, wording=t(lang, "ask"),
+                record_consent(session, tracker.sender_id, "referral", True, wording=referral_question(tracker, lang),
                                language=lang, channel=channel_of(tracker))
                 questions = consent_questions(session, tracker.sender_id, case.id)
                 if channel == "web" and kind != "phone":
