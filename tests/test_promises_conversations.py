@@ -15,7 +15,7 @@ from referrals.db import make_engine, make_sessionmaker
 from referrals.models import ContactEntry, ReferralCase
 from referrals.language import fold
 from referrals.vault import Vault, pseudonym
-from tests.chat import Resident, Texter, answer_questions
+from tests.chat import Resident, Texter, answer_questions, pick
 from tests.conftest import TWILIO_TEST_TOKEN
 from tests.test_gateway_web import Visitor, post, text
 from tests.test_log_privacy import TROUBLE_EN, database_down
@@ -111,7 +111,7 @@ def test_web_contact_typed_in_the_chat_goes_to_the_vault_and_the_confirmation_na
     assert "4242" not in gateway.log_text()
 
     # 6 (web): with a phone on file the follow-up text may be offered; race/ethnicity is a real multi-select.
-    assert "¿Podemos enviarle un texto" in said, said
+    assert "¿Le podemos escribir una vez" in said, said
     body = v_say(v, "sí")
     body = v_say(v, "sí")
     race = next(m for m in body["messages"] if m["buttons"])
@@ -210,7 +210,7 @@ def test_sms_spanish_several_needs_are_handled_one_after_another_in_correct_span
     assert "¿Cual es su codigo postal (ZIP) o su barrio?" in reply, t.show()
     reply = answer_questions(t.say, t.say("Las Palmas"))
     assert "Clinica de Robo de Salario" in reply and "Hablan español" in reply, t.show()  # the directory's Spanish
-    assert "lun. a vie." in reply and "Mon-Fri" not in reply, t.show()
+    assert "Mon-Fri" not in reply, t.show()  # no English; the hours come with a "no, gracias" (below)
     reply = t.say("1")
     assert re.search(r"Listo\. Un trabajador (del|de la|de) .+ le escribir[aà] o le llamar[aà] sobre .+ a m[aà]s tardar el "
                      r"(lunes|martes|miércoles|miercoles|jueves|viernes) \d+ de \w+\.", reply), t.show()
@@ -219,6 +219,10 @@ def test_sms_spanish_several_needs_are_handled_one_after_another_in_correct_span
     assert re.search(r"También mencion[oò] la renta: ¿quiere ayuda con eso también\?", reply) and re.search(r"1\) S[iì]\b", reply), t.show()
     reply = answer_questions(t.say, t.say("sí"))
     assert "Ayuda de Emergencia para la Renta" in reply, t.show()
+    reply = t.say(pick(reply, "No, gracias"))
+    # The SMS list leaves hours out; declining gives each program's phone and its hours, in Spanish.
+    assert re.search(r"Ayuda de Emergencia para la Renta: \(555\) 010-2030, lun\. a vie\.", reply), t.show()
+    assert "Mon-Fri" not in reply, t.show()
     for _, r in t.transcript:
         assert not re.search(r"\b(anos|Si,|Que necesita)\b", r), r
 
