@@ -126,7 +126,10 @@ _PATTERNS = [
     # Spanish: immediate danger
     r"\b(sobredosis|pistola|cuchillo|navaja|balazos|balacera|balearon|disparando|dispararon|disparo)\b",
     r"(?<!me )(?<!te )(?<!le )(?<!se )(?<!nos )\barma\b", r"\bdolor (de|en el) pecho\b",
-    r"\bno (respira|despierta|responde)\b", r"\bse desmayo\b", r"\binconsciente\b", r"\bse esta ahogando\b", r"\bse trago\b",
+    r"\bno (respira|despierta|responde)\b", r"\bse desmayo\b", r"\binconsciente\b", r"\bse esta ahogando\b", r"\bse (lo|la|los|las) trago\b",
+    # Someone swallowed something dangerous (not "the parking meter swallowed my coins").
+    r"\bse trago (algo|veneno|pastillas|una pastilla|pildoras|medicinas?|cloro|lejia|blanqueador|detergente|"
+    r"jabon|quimicos|una pila|unas pilas|pilas|una moneda|unas monedas|un iman|imanes|un juguete|una pieza|un hueso)\b",
     r"\b(dando|dio|tiene) un (infarto|derrame)\b", r"\bconvulsion", r"\bincendi(o|ando)\b",
     r"\bse esta quemando\b", r"\btratando de entrar\b", r"\bentrando a mi casa\b", r"\bno puedo respirar\b",
     r"\barmad[oa]s?\b", r"\bno (esta )?respira(ndo)?\b", r"\bmeter(se)? a mi casa\b",

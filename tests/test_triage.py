@@ -82,3 +82,25 @@ def test_heldout_accuracy_per_language_and_crisis_recall(stack):
     assert abs(acc["en"] - acc["es"]) <= 0.04, acc
     assert lang_right / len(rows) >= 0.97
     assert len(oos_as_need) <= 3, oos_as_need
+
+
+def test_unrelated_everyday_messages_rarely_get_the_crisis_reply_and_crisis_recall_stays_whole(stack):
+    """Issue 10 (1): on tests/data/unrelated_set.tsv (over 1,000 ordinary questions about cars, shopping,
+    phones, weather, math and small talk, both languages; never trained on) at most 0.5% get the crisis
+    reply (model and keywords together), and every message of tests/data/crisis_set.tsv still does."""
+    with open(ROOT / "tests" / "data" / "unrelated_set.tsv", encoding="utf-8") as fh:
+        unrelated = list(csv.DictReader(fh, delimiter="\t"))
+    with open(ROOT / "tests" / "data" / "crisis_set.tsv", encoding="utf-8") as fh:
+        crisis_rows = [r for r in csv.DictReader(fh, delimiter="\t") if r["expect"] == "crisis"]
+    assert len(unrelated) >= 1000
+    out = run_triage(stack, [r["text"] for r in unrelated])
+    false_crisis = [r["text"] for r, o in zip(unrelated, out) if o["need"] == "crisis"]
+    not_a_need = sum(o["need"] not in PROGRAM_NEEDS for o in out)
+    rate = len(false_crisis) / len(unrelated)
+    print(f"\nunrelated set: n={len(unrelated)} crisis reply={len(false_crisis)} ({rate:.2%}) "
+          f"not taken for a program need={not_a_need / len(unrelated):.3f}; {false_crisis}")
+    assert rate <= 0.005, false_crisis
+    if crisis_rows:
+        caught = run_triage(stack, [r["text"] for r in crisis_rows])
+        missed = [r["text"] for r, o in zip(crisis_rows, caught) if o["need"] != "crisis"]
+        assert missed == [], missed
