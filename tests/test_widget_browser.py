@@ -181,8 +181,9 @@ def test_keyboard_only_conversation_reaches_a_referral_and_seals_the_contact(gat
     assert Vault(gateway.env["VAULT_KEY"]).open(vault.ciphertext) == "+1" + PHONE_DIGITS
 
     tracker = rasa_tracker_text(gateway.stack, who)
-    assert "reference" in tracker.lower() and PHONE_DIGITS not in tracker and "4477" not in tracker, \
-        "the contact never reaches Rasa"
+    # "4477" as a group of its own: the model's confidences are long floats that may hold those digits.
+    assert "reference" in tracker.lower() and PHONE_DIGITS not in tracker \
+        and not re.search(r"(?<![\d.])4477(?!\d)", tracker), "the contact never reaches Rasa"
     assert PHONE_DIGITS not in gateway.log_text() and "010-4477" not in gateway.log_text()
 
 
