@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -17,6 +18,12 @@ from referrals.config import ROOT, Settings
 from referrals.db import make_engine
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+# Staff passwords are hashed with argon2-cffi's cheapest parameters in test runs (and in the processes they
+# start), like Django's test hashers: the strong default costs most of a second per sign-in, and the portal
+# tests sign in hundreds of times. tests/test_portal_security.py checks the strong default itself. Set
+# PASSWORD_HASH_PROFILE=strong to run the suite with production's cost.
+os.environ.setdefault("PASSWORD_HASH_PROFILE", "test")
 
 
 # --- test tiers ---------------------------------------------------------------------------------------
@@ -69,24 +76,55 @@ def pg_url() -> Iterator[str]:
         admin.dispose()
 
 
+# Every database test gets a database of its own, migrated to the newest schema. Running the migrations
+# for each test cost most of a second on PostgreSQL and a quarter on SQLite, hundreds of times per run, so
+# each kind is migrated once per run (with the same `upgrade` as production) and each test gets a copy:
+# the SQLite file copied, the PostgreSQL database made with CREATE DATABASE ... TEMPLATE.
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """An SQLite database migrated once per run; `db_url` copies it for each test."""
+    from referrals.store import upgrade
+
+    path = tmp_path_factory.mktemp("migrated") / "template.db"
+    upgrade(f"sqlite:///{path}")  # the engine is disposed after: the file is whole, with no -wal beside it
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_url: str) -> Iterator[str]:
+    """The name of a PostgreSQL database migrated once per run; `db_url` makes each test's from it. Nothing
+    stays connected to it (PostgreSQL copies a template only then)."""
+    from referrals.store import upgrade
+
+    name = pg_url.rsplit("/", 1)[1] + "_migrated"
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        upgrade(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
+        yield name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database of each kind the product supports."""
-    from referrals.store import upgrade
-
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.db'}"
-        upgrade(url)
-        yield url
+        path = tmp_path / "test.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
         return
-    base = request.getfixturevalue("pg_url")
-    schema_db = base + "_" + uuid.uuid4().hex[:6]
+    template = request.getfixturevalue("pg_template")
+    schema_db = request.getfixturevalue("pg_url") + "_" + uuid.uuid4().hex[:6]
     admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     db_name = schema_db.rsplit("/", 1)[1]
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+        conn.execute(text(f'CREATE DATABASE "{db_name}" TEMPLATE "{template}"'))
     try:
-        upgrade(schema_db)
         yield schema_db
     finally:
         with admin.connect() as conn:
