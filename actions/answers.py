@@ -106,7 +106,7 @@ PREFER_NOT = "prefer_not_to_say"
 NOT_GIVEN = ""  # asked, but no usable answer after the one retry; reports show it as "Not given"
 
 # OMB SPD 15 (2024 revision) minimum categories, in the standard's order, as the codes the equity
-# reports read (referrals/reports.py RACE_ETHNICITY_LABELS). Several may be picked.
+# reports read (referrals/reports/dimensions.py RACE_ETHNICITY_LABELS). Several may be picked.
 RACE_ETHNICITY = ("american_indian_alaska_native", "asian", "black_african_american", "hispanic_latino",
                   "middle_eastern_north_african", "native_hawaiian_pacific_islander", "white")
 # SPD 15 defines no gender categories: these follow common US survey practice (docs/privacy.md).

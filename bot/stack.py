@@ -1,8 +1,9 @@
 """Starting the assistant's processes: train if needed, migrate, then the action server and Rasa.
 
 Used by `python -m bot run` (the README's run command), by `python -m bot triage`, and by the test
-suite, so all three start the stack the same way. Rasa lives in .venv-rasa and is only ever run as a
-subprocess; nothing here imports it.
+suite, so all three start the stack the same way. The test suite and the benchmarks also start the gateway
+as a child process here (`start_gateway`; the scaled topology is bot/scaleout.py). Rasa lives in .venv-rasa
+and is only ever run as a subprocess; nothing here imports it.
 
 Why a content hash names the model: training takes about a minute, so a model is reused as long as
 config.yml, domain.yml and data/ are unchanged, across runs and test sessions alike.
@@ -20,6 +21,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,3 +316,65 @@ def running_stack(settings: Settings, *, rasa_port: int | None = None, actions_p
         yield stack
     finally:
         stack.stop()
+
+
+# --- the resident gateway, as a process in front of a running stack (tests and benchmarks) ------------
+# `python -m bot run` serves the gateway in its own process; the tests and scripts/bench_gateway.py start it
+# as a child process against a `Stack` (or bot/scaleout.py's `Scaled`), with a Twilio token of their own.
+
+# Where tests and benchmarks make throwaway PostgreSQL databases.
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+TWILIO_TEST_TOKEN = "test-twilio-auth-token-0123456789"
+
+
+@dataclass
+class GatewayProcess:
+    url: str
+    env: dict[str, str]
+    log_file: Path
+    proc: "subprocess.Popen"
+    stack: object
+
+    def log_text(self) -> str:
+        return self.log_file.read_text(errors="replace")
+
+
+# One vault key per database: a gateway refuses to start with a key that does not open the contacts
+# already stored (referrals/keys.py), and several tests start their own gateway on the same stack.
+_VAULT_KEYS: dict[str, str] = {}
+
+
+def start_gateway(stack, env_extra: dict[str, str] | None = None, log_name: str = "gateway") -> GatewayProcess:
+    """`python -m bot gateway` on a free port against `stack`; the caller stops it."""
+    from cryptography.fernet import Fernet
+
+    port = free_port()
+    env = {**os.environ, "RASA_URL": stack.rasa_url, "RASA_TOKEN": stack.token,
+           "ACTIONS_SECRET": stack.actions_secret,
+           "DATABASE_URL": stack.database_url, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port),
+           "ACTIONS_URL": stack.actions_url,
+           "TWILIO_AUTH_TOKEN": TWILIO_TEST_TOKEN, "PUBLIC_BASE_URL": "",
+           "PSEUDONYM_KEY": uuid.uuid4().hex * 2,
+           "VAULT_KEY": _VAULT_KEYS.setdefault(stack.database_url, Fernet.generate_key().decode()),
+           **(env_extra or {})}
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    log_file = RUN_DIR / f"{log_name}-{port}.log"
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "gateway"], cwd=ROOT, env=env,
+                            stdout=log_file.open("wb"), stderr=subprocess.STDOUT)
+    gw = GatewayProcess(f"http://127.0.0.1:{port}", env, log_file, proc, stack)
+    try:
+        wait_http(f"{gw.url}/", proc, 30, "gateway", log_file)  # /healthz is 503 while a part is down
+    except Exception:
+        stop_gateway(gw)
+        raise
+    return gw
+
+
+def stop_gateway(gw: GatewayProcess) -> None:
+    if gw.proc.poll() is None:
+        gw.proc.terminate()
+        try:
+            gw.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            gw.proc.kill()

@@ -30,8 +30,8 @@ from referrals.config import ROOT, SETTINGS, Settings
 
 SUPERVISORD = [sys.executable, "-m", "supervisor.supervisord"]
 # The gateway needs everything but the portal's and the directory loader's settings.
-GATEWAY_SKIP = ("PORTAL_HOST", "PORTAL_PORT", "PORTAL_TRUST_PROXY", "DIRECTORY_FILE", "NEIGHBORHOODS_FILE",
-                "AREA_MEDIAN_INCOME", "TWILIO_API_BASE")
+GATEWAY_SKIP = ("PORTAL_HOST", "PORTAL_PORT", "PORTAL_TRUST_PROXY", "PASSWORD_HASH_PROFILE", "DIRECTORY_FILE",
+                "NEIGHBORHOODS_FILE", "AREA_MEDIAN_INCOME", "TWILIO_API_BASE")
 
 
 def port_holder(port: int) -> str:

@@ -7,6 +7,11 @@ is in referrals/cases.py, the `users` command in referrals/cli/staff.py.
 Design decisions:
 - Passwords are hashed with argon2id (argon2-cffi's defaults, RFC 9106 low-memory profile). There is no
   default account and no default password: the first account is made on the command line.
+- The hashing cost is a setting, like Django's test hashers: PASSWORD_HASH_PROFILE is `strong` (the default,
+  above) or `test` (argon2-cffi's CHEAPEST profile), which only tests/conftest.py sets, so the test suite
+  does not spend minutes on argon2. Any other value is refused, so a typo never weakens the hashes. A hash
+  carries its own parameters, so either profile verifies every stored hash, and a hash made under `test`
+  is made again under `strong` at the account's next sign-in (`check_needs_rehash`).
 - A session row's id is the SHA-256 of the cookie's random token, so a leaked database cannot be
   replayed as cookies. Idle timeout 30 minutes and absolute lifetime 12 hours (OWASP ASVS 4.0.3 V3.3).
 - Every account signs in with a password and a TOTP code (RFC 6238; issue 14). The first sign-in enrolls
@@ -33,13 +38,14 @@ import unicodedata
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 import pyotp
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from referrals.config import Settings
 from referrals.models import (AuditEntry, LoginThrottle, ProgramRow, RecoveryCode, ReferralCase, StaffSession,
                               StaffUser, as_utc, utcnow)
 
@@ -72,13 +78,33 @@ TOTP_ISSUER = "Riverbend caseworker portal"
 RECOVERY_CODES = 10
 _RECOVERY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off paper
 
-_hasher = PasswordHasher()
+# PASSWORD_HASH_PROFILE -> argon2 parameters. `strong` is argon2-cffi's default (RFC 9106 low-memory);
+# `test` is for test runs only (see the module docstring).
+HASH_PROFILES = {"strong": profiles.RFC_9106_LOW_MEMORY, "test": profiles.CHEAPEST}
+
+
+def password_hasher(profile: str) -> PasswordHasher:
+    """The hasher of a PASSWORD_HASH_PROFILE value; anything but a known profile is refused."""
+    if profile not in HASH_PROFILES:
+        raise ValueError(f"PASSWORD_HASH_PROFILE must be one of {', '.join(HASH_PROFILES)} "
+                         f"(got {profile[:40]!r}); leave it unset in production")
+    return PasswordHasher.from_parameters(HASH_PROFILES[profile])
+
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    """The hasher of this process, chosen at first use from the settings: `strong` unless set."""
+    return password_hasher(Settings.from_env()["PASSWORD_HASH_PROFILE"])
+
+
+def hash_password(password: str) -> str:
+    return _hasher().hash(password)
 
 
 @functools.cache
 def _dummy_hash() -> str:
     """Verified against when the username is unknown, so a wrong username costs as long as a wrong password."""
-    return _hasher.hash(secrets.token_hex(16))
+    return hash_password(secrets.token_hex(16))
 
 
 class StaffError(ValueError):
@@ -157,7 +183,7 @@ def create_user(session: Session, username: str, role: str, password: str,
     if session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None:
         raise StaffError(f"the username {username!r} is taken")
     user = StaffUser(username=username, role=role, organization=organization,
-                     password_hash=password_hash or _hasher.hash(password), active=True, failed_logins=0)
+                     password_hash=password_hash or hash_password(password), active=True, failed_logins=0)
     session.add(user)
     session.flush()
     return user
@@ -205,8 +231,8 @@ def authenticate(session: Session, username: str, password: str) -> StaffUser | 
     if not right:
         audit(session, user, "login_failed", detail="wrong password")
         return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    if _hasher().check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
     return user
 
 
@@ -219,7 +245,7 @@ def new_password_hash(new: str, username: str, current: str | None = None) -> st
     if current is not None and new == current:
         raise StaffError("the new password must differ from the current one")
     check_password(new, username)
-    return _hasher.hash(new)
+    return hash_password(new)
 
 
 def store_password(session: Session, user: StaffUser, password_hash: str, keep_session: StaffSession | None) -> None:
@@ -245,7 +271,7 @@ def change_password(session: Session, user: StaffUser, current: str, new: str, k
 def set_password(session: Session, user: StaffUser, password: str) -> None:
     """An administrator's reset on the command line; every session of the account ends."""
     check_password(password, user.username)
-    user.password_hash = _hasher.hash(password)
+    user.password_hash = hash_password(password)
     user.password_changed_at = utcnow()
     session.execute(delete(StaffSession).where(StaffSession.user_id == user.id))
     session.flush()
@@ -253,7 +279,7 @@ def set_password(session: Session, user: StaffUser, password: str) -> None:
 
 def _verify(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password or "")
+        return _hasher().verify(password_hash, password or "")
     except (VerificationError, InvalidHashError):
         return False
 

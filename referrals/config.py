@@ -92,6 +92,9 @@ SETTINGS: tuple[Setting, ...] = (
             "must not be narrowed by all published figures to an interval narrower than this (at least 5)"),
     Setting("PORTAL_TRUST_PROXY", "0", "1 when the portal runs behind a TLS-terminating proxy that sets "
             "X-Forwarded-Proto; only then does that header make session cookies Secure"),
+    Setting("PASSWORD_HASH_PROFILE", "strong", "Cost of the staff password hashes: strong (argon2id, RFC 9106 "
+            "low-memory) or test (argon2-cffi's cheapest, for test runs only: tests/conftest.py sets it); any "
+            "other value is refused. Leave it unset in production"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

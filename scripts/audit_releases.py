@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from referrals.config import Settings  # noqa: E402
 from referrals.db import make_sessionmaker  # noqa: E402
 from referrals.reports.calendar import parse_period  # noqa: E402
-from referrals.reports.core import period_counts, suppress_release  # noqa: E402
+from referrals.reports.assemble import suppress_release  # noqa: E402
+from referrals.reports.counting import period_counts  # noqa: E402
 from referrals.models import ReportRelease  # noqa: E402
 from referrals.reports.releases import _cells_from, _months_from, audit_all, publish  # noqa: E402
 from referrals.sample_data import load_sample_data  # noqa: E402
@@ -32,7 +33,7 @@ from referrals.store import prepare  # noqa: E402
 
 
 def label(key) -> str:
-    from referrals.reports.core import label_for
+    from referrals.reports.dimensions import label_for
     return "all" if key[0] == "citywide" else label_for(key[0], key[1])
 
 

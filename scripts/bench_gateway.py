@@ -7,7 +7,7 @@
 
 Topologies: "single" = one Rasa, one action server, one gateway on SQLite (as `make run`); "scaled" =
 HAProxy in front of two gateways and two Rasa servers (PostgreSQL tracker store, Redis lock store),
-two action servers (tests/test_scaleout.py builds the same). The older "rasa direct" comparison:
+two action servers (bot/scaleout.py, which tests/test_scaleout.py starts too). The older "rasa direct" comparison:
 git history of this file.
 
 Each topology plays the same scripted conversations (English and Spanish, each to a stored referral) as
@@ -38,9 +38,9 @@ from twilio.request_validator import RequestValidator
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.render import match_choice  # noqa: E402
-from bot.stack import running_stack  # noqa: E402
+from bot.scaleout import topology  # noqa: E402
+from bot.stack import PG_ADMIN_URL, running_stack, start_gateway, stop_gateway  # noqa: E402
 from referrals.config import Settings  # noqa: E402
-from tests.conftest import PG_ADMIN_URL, start_gateway, stop_gateway  # noqa: E402
 
 TOKEN = "bench-twilio-token"
 SCRIPTS = [
@@ -331,7 +331,6 @@ def main() -> int:
 
             from referrals.db import make_engine
             from referrals.store import upgrade
-            from tests.test_scaleout import topology
 
             db = f"bench_{uuid.uuid4().hex[:8]}"
             admin = make_engine(args.pg_admin_url, isolation_level="AUTOCOMMIT")

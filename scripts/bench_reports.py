@@ -30,10 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, text  # noqa: E402
 
-from referrals import reports  # noqa: E402
 from referrals.config import Settings  # noqa: E402
 from referrals.db import make_engine, make_sessionmaker  # noqa: E402
 from referrals.models import ReferralLogEntry  # noqa: E402
+from referrals.reports.assemble import build_report  # noqa: E402
+from referrals.reports.counting import count_months, period_counts, program_names  # noqa: E402
 from referrals.directory import load_directory_file, load_neighborhoods  # noqa: E402
 from referrals.sample_data import Generator, log_rows  # noqa: E402
 from referrals.store import upgrade  # noqa: E402
@@ -87,7 +88,6 @@ def time_report(url: str, runs: int, now: datetime) -> dict:
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     from referrals.reports.calendar import fiscal_year
-    from referrals.reports.core import count_months, period_counts
 
     period = fiscal_year(now.year, 1)  # the fiscal year of `now`: counting over twelve months
     totals, sql, cpu = [], [], []
@@ -97,7 +97,7 @@ def time_report(url: str, runs: int, now: datetime) -> dict:
             c0, t0 = time.process_time(), time.perf_counter()
             counts = period_counts(count_months(session, period.start, period.end), period.months())
             t1 = time.perf_counter()
-            report = reports.build_report(counts, period, reports.program_names(session))
+            report = build_report(counts, period, program_names(session))
             c2, t2 = time.process_time(), time.perf_counter()
         if i:  # the first run warms the caches
             totals.append(t2 - t0)

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
+import shutil
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from sqlalchemy import text
 
+# PG_ADMIN_URL, TWILIO_TEST_TOKEN, start_gateway and stop_gateway are imported from here by the tests too.
+from bot.stack import (PG_ADMIN_URL, TWILIO_TEST_TOKEN, GatewayProcess, start_gateway,  # noqa: F401
+                       stop_gateway)
 from referrals.config import ROOT, Settings
 from referrals.db import make_engine
 
-PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+# Staff passwords are hashed with argon2-cffi's cheapest parameters in test runs (and in the processes they
+# start), like Django's test hashers: the strong default costs most of a second per sign-in, and the portal
+# tests sign in hundreds of times. tests/test_portal_security.py checks the strong default itself. Set
+# PASSWORD_HASH_PROFILE=strong to run the suite with production's cost.
+os.environ.setdefault("PASSWORD_HASH_PROFILE", "test")
 
 
 # --- test tiers ---------------------------------------------------------------------------------------
@@ -69,24 +74,55 @@ def pg_url() -> Iterator[str]:
         admin.dispose()
 
 
+# Every database test gets a database of its own, migrated to the newest schema. Running the migrations
+# for each test cost most of a second on PostgreSQL and a quarter on SQLite, hundreds of times per run, so
+# each kind is migrated once per run (with the same `upgrade` as production) and each test gets a copy:
+# the SQLite file copied, the PostgreSQL database made with CREATE DATABASE ... TEMPLATE.
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """An SQLite database migrated once per run; `db_url` copies it for each test."""
+    from referrals.store import upgrade
+
+    path = tmp_path_factory.mktemp("migrated") / "template.db"
+    upgrade(f"sqlite:///{path}")  # the engine is disposed after: the file is whole, with no -wal beside it
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_url: str) -> Iterator[str]:
+    """The name of a PostgreSQL database migrated once per run; `db_url` makes each test's from it. Nothing
+    stays connected to it (PostgreSQL copies a template only then)."""
+    from referrals.store import upgrade
+
+    name = pg_url.rsplit("/", 1)[1] + "_migrated"
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        upgrade(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
+        yield name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database of each kind the product supports."""
-    from referrals.store import upgrade
-
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.db'}"
-        upgrade(url)
-        yield url
+        path = tmp_path / "test.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
         return
-    base = request.getfixturevalue("pg_url")
-    schema_db = base + "_" + uuid.uuid4().hex[:6]
+    template = request.getfixturevalue("pg_template")
+    schema_db = request.getfixturevalue("pg_url") + "_" + uuid.uuid4().hex[:6]
     admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     db_name = schema_db.rsplit("/", 1)[1]
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+        conn.execute(text(f'CREATE DATABASE "{db_name}" TEMPLATE "{template}"'))
     try:
-        upgrade(schema_db)
         yield schema_db
     finally:
         with admin.connect() as conn:
@@ -130,63 +166,7 @@ def repo_root() -> Path:
 
 
 # --- the resident gateway, as a real process in front of the real stack -------------------------
-
-TWILIO_TEST_TOKEN = "test-twilio-auth-token-0123456789"
-
-
-@dataclass
-class GatewayProcess:
-    url: str
-    env: dict[str, str]
-    log_file: Path
-    proc: "subprocess.Popen"
-    stack: object
-
-    def log_text(self) -> str:
-        return self.log_file.read_text(errors="replace")
-
-
-# One vault key per database: a gateway refuses to start with a key that does not open the contacts
-# already stored (referrals/keys.py), and several tests start their own gateway on the same stack.
-_VAULT_KEYS: dict[str, str] = {}
-
-
-def start_gateway(stack, env_extra: dict[str, str] | None = None, log_name: str = "gateway") -> GatewayProcess:
-    """`python -m bot gateway` on a free port against `stack`; the caller stops it."""
-    from cryptography.fernet import Fernet
-
-    from bot.stack import RUN_DIR, wait_http, free_port
-
-    port = free_port()
-    env = {**os.environ, "RASA_URL": stack.rasa_url, "RASA_TOKEN": stack.token,
-           "ACTIONS_SECRET": stack.actions_secret,
-           "DATABASE_URL": stack.database_url, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port),
-           "ACTIONS_URL": stack.actions_url,
-           "TWILIO_AUTH_TOKEN": TWILIO_TEST_TOKEN, "PUBLIC_BASE_URL": "",
-           "PSEUDONYM_KEY": uuid.uuid4().hex * 2,
-           "VAULT_KEY": _VAULT_KEYS.setdefault(stack.database_url, Fernet.generate_key().decode()),
-           **(env_extra or {})}
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
-    log_file = RUN_DIR / f"{log_name}-{port}.log"
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "gateway"], cwd=ROOT, env=env,
-                            stdout=log_file.open("wb"), stderr=subprocess.STDOUT)
-    gw = GatewayProcess(f"http://127.0.0.1:{port}", env, log_file, proc, stack)
-    try:
-        wait_http(f"{gw.url}/", proc, 30, "gateway", log_file)  # /healthz is 503 while a part is down
-    except Exception:
-        stop_gateway(gw)
-        raise
-    return gw
-
-
-def stop_gateway(gw: GatewayProcess) -> None:
-    if gw.proc.poll() is None:
-        gw.proc.terminate()
-        try:
-            gw.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            gw.proc.kill()
-
+# The gateway process is started by bot/stack.py (`start_gateway`), which scripts/bench_gateway.py uses too.
 
 @pytest.fixture(scope="session")
 def gateway(stack) -> Iterator[GatewayProcess]:

@@ -32,7 +32,13 @@ MODULE_LAYER: dict[str, str] = {
     "referrals.need_mapping": "core",
     "referrals.matching": "core",
     "referrals.vault": "core",
+    "referrals.reports": "core",
     "referrals.reports.calendar": "core",
+    "referrals.reports.dimensions": "core",
+    "referrals.reports.suppression": "core",
+    "referrals.reports.assemble": "core",
+    "referrals.reports.render": "core",
+    "referrals.reports.html": "core",
     # database: every table, the engine and session factory, the migrations
     "referrals.models": "database",
     "referrals.db": "database",
@@ -50,12 +56,10 @@ MODULE_LAYER: dict[str, str] = {
     "referrals.keys": "services",
     "referrals.sample_data": "services",
     "referrals.store": "services",
-    "referrals.reports": "services",
-    "referrals.reports.core": "services",
+    "referrals.reports.counting": "services",
     "referrals.reports.attack": "services",
     "referrals.reports.opendata": "services",
     "referrals.reports.releases": "services",
-    "referrals.reports_html": "services",
     # entry points: what a process starts with
     "referrals.__main__": "entry",
     "referrals.cli": "entry",
@@ -83,6 +87,7 @@ MODULE_LAYER: dict[str, str] = {
     "bot.redact": "entry",
     "bot.render": "entry",
     "bot.safety": "entry",
+    "bot.scaleout": "entry",
     "bot.sms": "entry",
     "bot.stack": "entry",
     "bot.stores": "entry",
@@ -109,10 +114,7 @@ MODULE_LAYER: dict[str, str] = {
 }
 
 # Known exceptions, each with its reason. Keep this short: fix the code instead where it is a small move.
-ALLOWED_IMPORTS: dict[tuple[str, str], str] = {
-    ("scripts.bench_gateway", "tests.conftest"): "the benchmark starts gateways the way the scale-out test does",
-    ("scripts.bench_gateway", "tests.test_scaleout"): "the benchmark's scaled topology is the scale-out test's",
-}
+ALLOWED_IMPORTS: dict[tuple[str, str], str] = {}
 ALLOWED_IMPORT_TIME_IO: dict[str, str] = {
     "bot.gateway": "CRISIS_REPLIES is read from domain.yml at import (the gateway is being reworked in issue 13)",
     "referrals.migrations.env": "an Alembic script: run by `alembic upgrade`, never imported by the app",

@@ -16,7 +16,7 @@ from actions.answers import GENDERS, PREFER_NOT, RACE_ETHNICITY, parse_gender, p
 from actions.messages import TEXTS
 from referrals.db import make_engine, make_sessionmaker
 from referrals.models import Consent, ReferralCase, ReferralLogEntry, Resident
-from referrals.reports import GENDER_LABELS, RACE_ETHNICITY_LABELS
+from referrals.reports.dimensions import GENDER_LABELS, RACE_ETHNICITY_LABELS
 from referrals.language import fold
 from tests.chat import Resident as Chat
 from tests.chat import pick

@@ -16,7 +16,7 @@ from referrals.intake import load_programs
 from referrals.models import ProgramRow, ReferralCase
 from referrals.residents import create_referral
 from referrals.matching import Answers
-from referrals.reports import program_names
+from referrals.reports.counting import program_names
 from referrals.store import load_feed
 
 SAMPLE = ROOT / "referrals" / "data" / "sample_directory.json"

@@ -21,7 +21,6 @@ import pyotp
 import pytest
 import requests
 from aiohttp import web
-from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
@@ -187,7 +186,7 @@ VAULT_KEY = Fernet.generate_key().decode()
 
 @functools.cache
 def _password_hash() -> str:
-    return PasswordHasher().hash(PASSWORD)
+    return accounts.hash_password(PASSWORD)
 
 
 @pytest.fixture
@@ -204,7 +203,8 @@ def portal(db_url: str) -> Iterator[Portal]:
     users, totp = {}, {}
     with sessions.begin() as s:
         # argon2 is slow on purpose (most of a second on a busy machine): the rows share one hash of
-        # PASSWORD made once per run; test_admin_creates_an_account and the CLI tests hash for real.
+        # PASSWORD made once per run, under the test profile (tests/conftest.py); test_admin_creates_an_account
+        # and the CLI tests hash for real.
         for name, (role, org) in accounts.items():
             # Enrolled already (tests/test_portal_security.py enrolls through the pages).
             totp[name] = pyotp.random_base32(32)

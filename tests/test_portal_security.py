@@ -479,3 +479,51 @@ def test_a_step_on_a_referral_nobody_claimed_is_refused_and_audited(portal: Port
     denied = _audit(portal, "access_denied", username="caseworker", referral_id=ref)
     assert sorted(e.detail for e in denied) == ["POST /referrals/{id}/notes: not theirs to change",
                                                 "POST /referrals/{id}/steps: not theirs to change"]
+
+
+# --- the cost of a password hash (PASSWORD_HASH_PROFILE) ---------------------------------------------
+
+@pytest.fixture
+def fresh_hasher():
+    """The process's hasher and dummy hash chosen again, before and after (tests/conftest.py picks `test`)."""
+    accounts._hasher.cache_clear()
+    accounts._dummy_hash.cache_clear()
+    yield
+    accounts._hasher.cache_clear()
+    accounts._dummy_hash.cache_clear()
+
+
+def test_production_hashes_with_the_strong_profile_and_refuses_an_unknown_one(monkeypatch, fresh_hasher):
+    monkeypatch.delenv("PASSWORD_HASH_PROFILE", raising=False)
+    strong = accounts._hasher()
+    # argon2-cffi's default, RFC 9106 low-memory: 3 passes over 64 MiB with 4 lanes.
+    assert (strong.time_cost, strong.memory_cost, strong.parallelism) == (3, 65536, 4)
+    assert accounts.hash_password(STRONG).startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    for typo in ("Test", "cheap", "weak", "strong "):
+        monkeypatch.setenv("PASSWORD_HASH_PROFILE", typo)
+        accounts._hasher.cache_clear()
+        with pytest.raises(ValueError, match="PASSWORD_HASH_PROFILE must be one of strong, test"):
+            accounts.hash_password(STRONG)
+
+
+def test_either_profile_verifies_every_stored_hash():
+    strong, cheap = accounts.password_hasher("strong"), accounts.password_hasher("test")
+    made_strong, made_cheap = strong.hash(STRONG), cheap.hash(STRONG)
+    assert cheap.verify(made_strong, STRONG) and strong.verify(made_cheap, STRONG)
+    assert strong.check_needs_rehash(made_cheap) and not strong.check_needs_rehash(made_strong)
+
+
+def test_a_test_profile_hash_is_made_strong_at_the_next_sign_in(engine, monkeypatch, fresh_hasher):
+    from referrals.db import make_sessionmaker
+
+    monkeypatch.setenv("PASSWORD_HASH_PROFILE", "test")
+    with make_sessionmaker(engine).begin() as s:
+        accounts.create_user(s, "kim", "analyst", STRONG)
+    monkeypatch.setenv("PASSWORD_HASH_PROFILE", "strong")
+    accounts._hasher.cache_clear()
+    with make_sessionmaker(engine).begin() as s:
+        assert "$m=8,t=1,p=1$" in accounts.find_user(s, "kim").password_hash
+        assert accounts.authenticate(s, "kim", STRONG) is not None
+    with make_sessionmaker(engine).begin() as s:
+        assert "$m=65536,t=3,p=4$" in accounts.find_user(s, "kim").password_hash
+        assert accounts.authenticate(s, "kim", STRONG) is not None

@@ -18,8 +18,9 @@ import pytest
 
 from referrals.reports.attack import Published, audit
 from referrals.reports.calendar import month, quarter
-from referrals.reports.core import (UNMET_DIMENSIONS, UNMET_TOTAL, _cells_of, _tree, period_counts,
-                                    suppress_release)
+from referrals.reports.assemble import _cells_of, _tree, suppress_release
+from referrals.reports.counting import period_counts
+from referrals.reports.dimensions import UNMET_DIMENSIONS, UNMET_TOTAL
 from referrals.reports.releases import suppress_jointly
 from tests.test_reports_suppression import T, leaks
 

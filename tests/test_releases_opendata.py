@@ -11,7 +11,7 @@ import statistics
 import pytest
 
 from referrals.reports import opendata
-from referrals.reports.core import period_counts
+from referrals.reports.counting import period_counts
 from referrals.reports.opendata import SENSITIVITY, TABLES, expected_error, make_open_release, measurement
 from tests.test_releases_attack import crowd, month_cells, person
 

@@ -25,10 +25,12 @@ from sqlalchemy import func, insert, select
 from referrals.config import ROOT
 from referrals.db import make_sessionmaker
 from referrals.models import ContactEntry, ProgramRow, ReferralCase, ReferralLogEntry, Resident
-from referrals.reports import DIMENSIONS, build_report, csv_safe, render_csv, render_text
+from referrals.reports.assemble import build_report
 from referrals.reports.calendar import fiscal_year, month, quarter
-from referrals.reports.core import OUTCOME_DAYS, UNMET_DIMENSIONS, count_months, period_counts, program_names
-from referrals.reports_html import report_page_html
+from referrals.reports.counting import count_months, period_counts, program_names
+from referrals.reports.dimensions import DIMENSIONS, OUTCOME_DAYS, UNMET_DIMENSIONS
+from referrals.reports.html import report_page_html
+from referrals.reports.render import csv_safe, render_csv, render_text
 from tests.test_reports_suppression import T, leaks
 
 PERIOD = quarter(2026, 1, 1)  # FY2026-Q1: 2026-01-01 to 2026-03-31 with the default January start
@@ -400,11 +402,21 @@ def test_sample_data_refuses_a_database_with_real_residents(db_url, engine):
         assert conn.scalar(select(func.count()).select_from(ReferralCase)) == 0
 
 
-def test_portal_serves_the_report_css_it_renders_against():
-    from referrals.config import ROOT
-    from referrals.reports_html import REPORT_CSS
+def test_the_report_renders_against_the_one_css_the_portal_serves(engine, loaded):
+    """The report's CSS has one source, the portal's static/reports.css (no copy in referrals/reports/html.py,
+    and no inline style: the portal's CSP forbids it), and it styles the layout the page is built of."""
+    from referrals.reports import html
 
-    assert (ROOT / "referrals" / "portal" / "static" / "reports.css").read_text() == REPORT_CSS
+    css = (ROOT / "referrals" / "portal" / "static" / "reports.css").read_text()
+    page = report_page_html(report_of(engine))
+    styled = set(re.findall(r"\.([a-z][a-z0-9-]*)", css))
+    used = {c for attr in re.findall(r'class="([^"]+)"', page) for c in attr.split()}
+    layout = {"equity-report", "er-pair", "er-chart", "er-table", "er-parent", "er-citywide", "er-status",
+              "er-notes", "er-gap", "er-gap-mark", "n", "r", "s"}
+    assert layout <= used and layout <= styled, (layout - used, layout - styled)
+    assert "<style" not in page and " style=" not in page
+    assert not [name for name, value in vars(html).items() if isinstance(value, str) and "{" in value and
+                ".equity-report" in value]
 
 
 def test_chart_text_is_at_least_12px_and_the_largest_gaps_are_marked(engine, loaded):

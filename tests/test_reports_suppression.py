@@ -1,6 +1,6 @@
 """Small-cell suppression against a reader who adds and subtracts everything a table shows.
 
-The checker here is independent of referrals/reports.py: it writes every shown cell as a vector over the
+The checker here is independent of referrals/reports/suppression.py: it writes every shown cell as a vector over the
 disjoint counts underneath (per group: enrolled, contacted but not enrolled, not contacted), computes the
 null space of those vectors with exact fractions, and then tries every set of those counts whose true total
 is from 1 to 10: if the set's indicator vector is a combination of shown cells, a reader can work the number
@@ -17,7 +17,7 @@ from fractions import Fraction
 
 import pytest
 
-from referrals.reports import Node, primary_shown, suppress
+from referrals.reports.suppression import Node, primary_shown, suppress
 
 
 # --- independent checker ------------------------------------------------------------------------

@@ -25,7 +25,9 @@ from referrals.residents import create_referral, record_unmet_need
 from referrals.directory import load_directory_file
 from referrals.matching import Answers, match_programs, unmet_reason
 from referrals.privacy import delete_resident, purge_expired
-from referrals.reports.core import UNMET_TOTAL, count_months, unmet_figures
+from referrals.reports.counting import count_months
+from referrals.reports.dimensions import UNMET_TOTAL
+from referrals.reports.render import unmet_figures
 from referrals.reports.releases import audit_all, get_release, publish
 from tests.test_releases import _load
 
@@ -211,7 +213,7 @@ def test_released_unmet_need_is_suppressed_and_passes_the_attacker(engine):
 
 
 def test_unmet_figures_show_a_reason_only_when_its_counts_are_shown():
-    from referrals.reports.core import Row
+    from referrals.reports.assemble import Row
 
     def row(n, c, e):
         return Row("k", "K", None, n, c, e, None, None, None, None, False)

@@ -1,6 +1,6 @@
 """The attacker: a linear program that works out how narrowly published figures pin each suppressed one.
 
-Why a solver. The exact audit in core.py proves that no small count follows *exactly* from one table.
+Why a solver. The exact audit in suppression.py proves that no small count follows *exactly* from one table.
 A reader has more: every table, period and revision of a fiscal year, and inequalities (no count is
 negative). Given all of that, the smallest and the largest value a hidden figure can take are two linear
 programs. If they are close together (closer than the protection interval, `REPORT_PROTECTION`, 5 by
@@ -8,13 +8,13 @@ default), the figure is as good as published. This module writes those programs 
 HiGHS (highspy); releases.py suppresses until every small figure is protected.
 
 The model. Everything published is a sum of per-month cells, because each referral's outcome is counted
-within a fixed window after the referral (core.OUTCOME_DAYS): a quarter is exactly its three months. The
+within a fixed window after the referral (dimensions.OUTCOME_DAYS): a quarter is exactly its three months. The
 unknowns are, per month, per table, per group and per *state*, the number of referrals: a state is the
 referral's outcome level (not contacted, contacted, enrolled) in each version of that month's data that a
 final release used (a late correction makes a second version, so a revision's differences are unknowns
 too), or "absent" when the number of referrals itself changed. Citywide cells tie the tables together
 (each table to its own: the referral tables to "total", the unmet-need tables to "unmet_total", whose
-three nested measures take the place of the outcome levels, see core.UNMET_DIMENSIONS);
+three nested measures take the place of the outcome levels, see dimensions.UNMET_DIMENSIONS);
 race and gender "not asked" are the same referrals, so they are one unknown. Need is the sum of its
 programs. Where the citywide cells of a month are all published, each table is its own small program
 (the tie is a known constant), which keeps the audit fast.
@@ -34,10 +34,11 @@ from typing import Iterable
 import highspy
 import numpy as np
 
-from referrals.reports.core import LINKED_NOT_ASKED, ROOTS, SMALL_MAX, UNMET_DIMENSIONS, CellId, root_of
+from referrals.reports.dimensions import LINKED_NOT_ASKED, ROOTS, UNMET_DIMENSIONS, CellId, root_of
+from referrals.reports.suppression import SMALL_MAX
 
 N, C, E = 0, 1, 2
-Cells = dict[tuple[str, str, "str | None"], list]  # core.Cells: per month (dim, key, parent) -> [N, C, E]
+Cells = dict[tuple[str, str, "str | None"], list]  # dimensions.Cells: per month (dim, key, parent) -> [N, C, E]
 
 # A sensitive figure: a combination of N, C, E of one cell (coefficients) and the measures it uses.
 QUANTITIES: dict[str, tuple[int, int, int]] = {

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import opendp.prelude as dp
 
-from referrals.reports.core import GroupCount, csv_safe, label_for
+from referrals.reports.dimensions import GroupCount, label_for
+from referrals.reports.render import csv_safe
 
 dp.enable_features("contrib")
 

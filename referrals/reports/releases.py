@@ -14,7 +14,7 @@ them).
 
 One suppression for everything. A new release is suppressed against every release of its fiscal year
 already published (months, quarters, the year, every revision): each table is first suppressed on its own
-(core.suppress_release, exact), then the LP attacker (attack.py) is run over all of them; while a small
+(assemble.suppress_release, exact), then the LP attacker (attack.py) is run over all of them; while a small
 figure (of the new release, or of an earlier one that the new one would narrow) can be pinned to an
 interval narrower than the protection interval, the new release hides more: the same cell as the earlier
 release, or a complementary cell in its own table. Published releases never change, so all the hiding is
@@ -35,9 +35,11 @@ from sqlalchemy.orm import Session
 from referrals.models import ReferralLogEntry, ReportRelease, UnmetNeedEntry
 from referrals.reports.attack import Audit, Published, audit
 from referrals.reports.calendar import ReleasePeriod, ended_periods, fiscal_year, parse_period
-from referrals.reports.core import (OUTCOME_DAYS, ROOTS, SMALL_MAX, CellId, Cells, assemble_report, count_months,
-                                    period_counts, program_names, render_csv, render_text, root_of,
-                                    suppress_release)
+from referrals.reports.assemble import assemble_report, suppress_release
+from referrals.reports.counting import count_months, period_counts, program_names
+from referrals.reports.dimensions import OUTCOME_DAYS, ROOTS, CellId, Cells, root_of
+from referrals.reports.render import render_csv, render_text
+from referrals.reports.suppression import SMALL_MAX
 
 DEFAULT_PROTECTION = 5.0
 MAX_ROUNDS = 12
@@ -232,7 +234,7 @@ def publish(session: Session, today: date | None = None, start_month: int = 1,
             protection: float = DEFAULT_PROTECTION, log=lambda message: None) -> list[ReportRelease]:
     """Publish every release that is due on `today` (UTC): new ended periods, final revisions of periods
     whose outcomes are now in, and corrections. Returns the new rows (the caller commits)."""
-    from referrals.reports_html import report_page_html
+    from referrals.reports.html import report_page_html
 
     today = today or datetime.now(timezone.utc).date()
     first = first_referral_day(session)

@@ -3,7 +3,8 @@
 Why SVG built on the server: the portal runs on internal networks without internet access and sends a
 Content-Security-Policy without inline script or style. An inline <svg> needs no script, no web font and
 no file from anywhere; its colours are SVG presentation attributes (not CSS), so CSP allows them. Layout
-(chart beside table) is in REPORT_CSS, which the portal serves as a static file.
+(chart beside table) is in referrals/portal/static/reports.css, the one copy of the report's CSS, which the
+portal serves as a static file.
 
 Accessibility: each chart is `role="img"` with a <title> and a <desc> (what is plotted and the citywide
 rates), every bar has its own <title>, and the same figures are in the table next to it, which is the
@@ -18,36 +19,17 @@ from __future__ import annotations
 from html import escape
 from typing import Sequence
 
-from referrals.reports.core import (DIMENSIONS, FLAG, PENDING, SMALL_MAX, SUPPRESSED, UNMET_HEADERS,
-                                    UNSTABLE_BELOW, Report, Row, Table, fmt_ratio, footnotes, label_for,
-                                    release_name, status_line, unmet_figures, unmet_note)
+from referrals.reports.assemble import UNSTABLE_BELOW, Report, Row, Table
+from referrals.reports.dimensions import DIMENSIONS, label_for
+from referrals.reports.render import (FLAG, PENDING, SUPPRESSED, UNMET_HEADERS, fmt_ratio, footnotes, release_name,
+                                      status_line, unmet_figures, unmet_note)
+from referrals.reports.suppression import SMALL_MAX
 
 CONTACT_COLOUR = "#2f6eb5"
 ENROLL_COLOUR = "#14365c"
 CITY_COLOUR = "#b3261e"
 TEXT_COLOUR = "#1f1f1f"
 MUTED_COLOUR = "#595959"
-
-REPORT_CSS = """\
-.equity-report { font-family: system-ui, sans-serif; color: #1f1f1f; }
-.equity-report .er-pair { display: flex; flex-wrap: wrap; gap: 1.5rem; align-items: flex-start; }
-.equity-report figure.er-chart { margin: 0; flex: 1 1 26rem; max-width: 40rem; }
-.equity-report figure.er-chart svg { width: 100%; height: auto; }
-.equity-report table.er-table { border-collapse: collapse; flex: 1 1 30rem; font-size: 0.9rem; }
-.equity-report .er-table th, .equity-report .er-table td { padding: 0.2rem 0.5rem; border-bottom: 1px solid #ddd; }
-.equity-report .er-table td.n, .equity-report .er-table td.r { text-align: right;
-  font-variant-numeric: tabular-nums; }
-.equity-report .er-table tbody th { text-align: left; font-weight: normal; }
-.equity-report .er-table tr.er-parent th { text-align: left; background: #f2f2f2; font-weight: bold; }
-.equity-report .er-table td.s, .equity-report .er-table td.p { color: #595959; }
-.equity-report .er-table tr.er-gap th, .equity-report .er-gap-mark { color: #b3261e; font-weight: bold; }
-.equity-report .er-status.er-pending { border-left: 4px solid #b3261e; padding-left: 0.5rem; }
-.equity-report .er-citywide { display: flex; gap: 2rem; flex-wrap: wrap; }
-.equity-report .er-citywide div { min-width: 10rem; }
-.equity-report .er-citywide dd { font-size: 1.5rem; margin: 0; }
-.equity-report .er-notes { font-size: 0.85rem; color: #333; }
-.equity-report form.er-period { display: flex; gap: 1rem; flex-wrap: wrap; align-items: end; }
-"""
 
 
 def _pct(rate: float | None) -> str:
@@ -133,7 +115,7 @@ def table_html(table: Table, pending: bool = False, gaps: Sequence[str] = ()) ->
 
 
 def unmet_table_html(table: Table, pending: bool = False) -> str:
-    """One unmet-need table: unmet, no program fit, all full, declined (core.unmet_figures)."""
+    """One unmet-need table: unmet, no program fit, all full, declined (render.unmet_figures)."""
     head = "<thead><tr>" + "".join(f'<th scope="col">{h}</th>' for h in UNMET_HEADERS) + "</tr></thead>"
     body = []
     for row in table.rows:
