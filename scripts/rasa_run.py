@@ -111,7 +111,10 @@ def checkpoint_long_sessions() -> None:
     from rasa.shared.core.constants import ACTION_LISTEN_NAME
     from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet
 
-    limit = int(os.environ.get("RASA_CHECKPOINT_EVENTS") or CHECKPOINT_EVENTS)
+    raw = os.environ.get("RASA_CHECKPOINT_EVENTS") or str(CHECKPOINT_EVENTS)
+    if not raw.strip().isdigit():
+        raise SystemExit(f"RASA_CHECKPOINT_EVENTS must be a whole number of events (default {CHECKPOINT_EVENTS})")
+    limit = int(raw)
     original = MessageProcessor.fetch_tracker_and_update_session
 
     def session_length(tracker) -> int:  # noqa: ANN001
