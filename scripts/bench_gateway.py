@@ -4,6 +4,10 @@
                            [--concurrency 1,20] [--only single|scaled])
     .venv/bin/python scripts/bench_gateway.py --memory 3000     memory over 3,000 conversations, cost
                                                                of the 5th and the 200th turn
+    .venv/bin/python scripts/bench_gateway.py --cost            only the cost of the 5th and the 200th
+                                                               turn of long conversations (about 3 min);
+                                                               RASA_CHECKPOINT_EVENTS=1000000000 before it
+                                                               gives the figures without new sessions
 
 Topologies: "single" = one Rasa, one action server, one gateway on SQLite (as `make run`); "scaled" =
 HAProxy in front of two gateways and two Rasa servers (PostgreSQL tracker store, Redis lock store),
@@ -59,6 +63,22 @@ def process_cpu_seconds(pid: int) -> float:
         return 0.0
     own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return own + sum(process_cpu_seconds(int(c)) for c in children)
+
+
+def process_cpu_ns(pid: int) -> int:
+    """CPU nanoseconds of a process's live threads and of its descendants (/proc/<pid>/task/*/schedstat):
+    finer than /proc/<pid>/stat's 10 ms ticks, for figures of a few milliseconds per turn."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return total
+    return total + sum(process_cpu_ns(int(c)) for c in children)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -199,47 +219,79 @@ async def short_conversations(url: str, n: int, concurrency: int = 10) -> None:
     await run("gateway", url, n, concurrency)
 
 
+# One long conversation each (--cost, and first in --memory): CPU per turn around the 5th and the last turn.
+LONG_SCRIPTS = {
+    # Back at rest after each "start over" and greeting: a new session starts once a session holds more than
+    # RASA_CHECKPOINT_EVENTS events (scripts/rasa_run.py, checkpoint_long_sessions).
+    "at rest between needs": ["i need a job", "47104", "start over", "hi"],
+    # Never leaves the questions: a different need restarts them every other message, so the form is always
+    # active and no new session is started (the only case where a turn's cost still grows).
+    "never leaves the questions": ["i need a job", "47104", "i want to save money", "47101"],
+}
+
+
+def long_conversation_cost(url: str, pids: dict[str, int], script: list[str], turns: int) -> dict[str, tuple[float, float]]:
+    """Signed SMS turns of one resident; per process, mean CPU ms per turn over the 8 turns around the 5th
+    and around the last turn (two passes of a 4-message script), and the same for wall time."""
+    phone = "+1555" + str(uuid.uuid4().int)[:7]
+    per_turn: list[dict[str, float]] = []
+
+    async def play() -> None:
+        validator = RequestValidator(TOKEN)
+        async with aiohttp.ClientSession() as session:
+            for i in range(turns):
+                form = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": "AC" + "0" * 32, "From": phone,
+                        "To": "+15550100000", "Body": script[i % len(script)], "NumMedia": "0"}
+                sig = validator.compute_signature(url, form)
+                cpu0 = {n: process_cpu_ns(p) for n, p in pids.items()}
+                t0 = time.perf_counter()
+                async with session.post(url, data=form, headers={"X-Twilio-Signature": sig}) as resp:
+                    await resp.read()
+                row = {n: (process_cpu_ns(p) - cpu0[n]) / 1e6 for n, p in pids.items()}
+                row["wall"] = (time.perf_counter() - t0) * 1000
+                per_turn.append(row)
+    asyncio.run(play())
+
+    def window(center: int, name: str) -> float:
+        lo, hi = max(0, center - 4), min(turns, center + 4)
+        return statistics.fmean(r[name] for r in per_turn[lo:hi])
+    return {name: (window(4, name), window(turns - 4, name)) for name in [*pids, "wall"]}
+
+
+def print_cost(label: str, turns: int, cost: dict[str, tuple[float, float]]) -> None:
+    names = [n for n in cost if n != "wall"]
+    total = (sum(cost[n][0] for n in names), sum(cost[n][1] for n in names))
+    print(f"One conversation of {turns} turns, {label} (mean of 8 turns around each point):")
+    print(f"  {'':<16}" + "".join(f" {'cpu:' + n:>12}" for n in names) + f" {'cpu:all':>10} {'wall ms':>9}")
+    for i, where in enumerate(("around turn 5", f"around turn {turns}")):
+        print(f"  {where:<16}" + "".join(f" {cost[n][i]:>12.1f}" for n in names)
+              + f" {total[i]:>10.1f} {cost['wall'][i]:>9.1f}")
+    print(f"  {'change':<16}" + "".join(f" {(cost[n][1] / cost[n][0] - 1) * 100 if cost[n][0] else 0:>+11.0f}%"
+                                          for n in names)
+          + f" {(total[1] / total[0] - 1) * 100:>+9.0f}% {(cost['wall'][1] / cost['wall'][0] - 1) * 100:>+8.0f}%",
+          flush=True)
+
+
 def memory_and_cost(args, settings: Settings) -> int:
-    """3,000 distinct conversations: resident memory of each process after warm-up and at the end; then one
-    long conversation: CPU per turn around the 5th and the 200th turn."""
+    """3,000 distinct conversations: resident memory of each process after warm-up and at the end; first,
+    long conversations: CPU per turn around the 5th and the last turn (only those with --cost)."""
     from cryptography.fernet import Fernet
 
-    with running_stack(settings, log=lambda m: print(m, file=sys.stderr)) as stack:
+    # RASA_CHECKPOINT_EVENTS from this environment goes to Rasa (e.g. 1000000000: no new sessions, as before).
+    extra = {k: os.environ[k] for k in ("RASA_CHECKPOINT_EVENTS",) if k in os.environ}
+    with running_stack(settings, log=lambda m: print(m, file=sys.stderr), rasa_env=extra) as stack:
         gw = start_gateway(stack, {"TWILIO_AUTH_TOKEN": TOKEN, "RATE_LIMIT_NUMBER": "0/0", "RATE_LIMIT_ADDRESS": "0/0", "VAULT_KEY": Fernet.generate_key().decode()},
                            log_name="gateway-bench")
         try:
             actions, rasa = stack.processes
             pids = {"rasa": rasa.pid, "actions": actions.pid, "gateway": gw.proc.pid}
             url = gw.url + "/sms"
-            # First one long conversation: 200 turns that each run custom actions (the need and the form).
-            long_script = ["i need a job", "47104", "i want to save money", "47101"]
-            phone = "+1555" + str(uuid.uuid4().int)[:7]
-            per_turn: list[tuple[float, float]] = []
-
-            async def long_conversation():
-                validator = RequestValidator(TOKEN)
-                async with aiohttp.ClientSession() as session:
-                    for i in range(args.long_turns):
-                        form = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": "AC" + "0" * 32, "From": phone,
-                                "To": "+15550100000", "Body": long_script[i % 4], "NumMedia": "0"}
-                        sig = validator.compute_signature(url, form)
-                        cpu0 = sum(process_cpu_seconds(p) for p in pids.values())
-                        t0 = time.perf_counter()
-                        async with session.post(url, data=form, headers={"X-Twilio-Signature": sig}) as resp:
-                            await resp.read()
-                        per_turn.append(((time.perf_counter() - t0) * 1000,
-                                         (sum(process_cpu_seconds(p) for p in pids.values()) - cpu0) * 1000))
-            asyncio.run(long_conversation())
-            n = args.long_turns
-
-            def window(center: int) -> tuple[float, float]:
-                lo, hi = max(0, center - 4), min(n, center + 4)  # 8 turns: two passes of the 4-turn script
-                return (statistics.fmean(x[0] for x in per_turn[lo:hi]), statistics.fmean(x[1] for x in per_turn[lo:hi]))
-            early, late = window(4), window(n - 4)
-            print(f"One conversation of {n} turns (each turn runs custom actions), mean of 8 turns around each point:")
-            print(f"  around turn 5:   {early[0]:6.1f} ms wall, {early[1]:6.1f} CPU ms (Rasa + actions + gateway)")
-            print(f"  around turn {n}: {late[0]:6.1f} ms wall, {late[1]:6.1f} CPU ms  "
-                  f"({(late[1] / early[1] - 1) * 100:+.0f}% CPU, {(late[0] / early[0] - 1) * 100:+.0f}% wall)", flush=True)
+            print(f"RASA_CHECKPOINT_EVENTS={extra.get('RASA_CHECKPOINT_EVENTS', 'default (100)')}; CPU ms per turn "
+                  "of each process (its threads and children), read from /proc/<pid>/task/*/schedstat")
+            for label, script in LONG_SCRIPTS.items():
+                print_cost(label, args.long_turns, long_conversation_cost(url, pids, script, args.long_turns))
+            if args.cost:
+                return 0
 
             # Then many distinct residents, each a short conversation; memory printed as it goes.
             SCRIPTS[:] = [["hi", "i need a job"], ["hola", "quiero ahorrar"], ["i want to start saving money"]]
@@ -277,6 +329,9 @@ def main() -> int:
                         help="instead: N distinct conversations (e.g. 3000) with each process's resident memory, "
                              "then one long conversation (--long-turns) with the cost of its 5th and last turns")
     parser.add_argument("--long-turns", type=int, default=200)
+    parser.add_argument("--cost", action="store_true",
+                        help="instead: only the long conversations (--long-turns) with the CPU of each process "
+                             "around their 5th and last turns")
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL,
                         help="PostgreSQL where the scaled topology gets a throwaway database "
                              "(default: TEST_PG_ADMIN_URL or %(default)s)")
@@ -290,7 +345,7 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     settings = Settings.from_env({**os.environ, "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}"})
-    if args.memory:
+    if args.memory or args.cost:
         with tmp_removed(tmp):
             return memory_and_cost(args, settings)
     load_before = os.getloadavg()

@@ -1,4 +1,4 @@
-"""`rasa` with one speed fix; run by .venv-rasa's Python (bot/stack.py starts `rasa run` this way).
+"""`rasa` with a few speed fixes; run by .venv-rasa's Python (bot/stack.py starts `rasa run` this way).
 
     .venv-rasa/bin/python scripts/rasa_run.py run --enable-api ...   (same arguments as `rasa`)
 
@@ -86,6 +86,60 @@ def slim_action_calls() -> None:
     RemoteAction._action_call_format = _action_call_format
 
 
+CHECKPOINT_EVENTS = 100  # RASA_CHECKPOINT_EVENTS overrides (the tests use a small number)
+
+
+def checkpoint_long_sessions() -> None:
+    """Keep the session Rasa loads per turn short. Rasa 3.6 loads every event since the latest
+    `session_started` and replays it (then the policies walk all of it several times a turn), so a turn's
+    CPU grew with the conversation (issue 11: 4.8x at the 200th message). When a message arrives for a
+    conversation at rest (the bot listened last, no form active, not paused) whose session already holds
+    more than CHECKPOINT_EVENTS events, a new session is started first, as Rasa does when a session
+    expires: `session_started`, a `slot` event for every slot that is set (its current value: nothing is
+    forgotten) and `action_listen`. The next turns load only the new session.
+
+    Why the dialogue does not change: the policies read the events after the latest `session_started`,
+    and this model's rules look no further back than the latest user message (tests/test_flat_cost.py
+    checks that on the trained model); the slots and the loop (none) are the same. Unlike Rasa's own
+    session start there is no `action_session_start` event: the actions read the turn before the
+    current one (an offer of a person holds for one message: actions/conversation.py), which this turn
+    still has in memory (`slim_action_calls` sends it) and the next turn loads after the new start. The
+    gateway's undo of a failed turn (`rewind`) reverts the turn after the new start; the start stays."""
+    import os
+
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.constants import ACTION_LISTEN_NAME
+    from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet
+
+    raw = os.environ.get("RASA_CHECKPOINT_EVENTS") or str(CHECKPOINT_EVENTS)
+    if not raw.strip().isdigit():
+        raise SystemExit(f"RASA_CHECKPOINT_EVENTS must be a whole number of events (default {CHECKPOINT_EVENTS})")
+    limit = int(raw)
+    original = MessageProcessor.fetch_tracker_and_update_session
+
+    def session_length(tracker) -> int:  # noqa: ANN001
+        n = 0
+        for event in reversed(tracker.events):
+            if isinstance(event, SessionStarted):
+                break
+            n += 1
+        return n
+
+    async def fetch_tracker_and_update_session(self, sender_id, output_channel=None, metadata=None):  # noqa: ANN001, ANN202
+        tracker = await original(self, sender_id, output_channel, metadata)
+        if (tracker.latest_action_name == ACTION_LISTEN_NAME and not tracker.active_loop_name
+                and not tracker.is_paused() and session_length(tracker) > limit):
+            # The start first: Rasa loads the events stamped at or after the latest start, so the slots
+            # carried over must not be stamped before it.
+            start = SessionStarted()
+            carried = [SlotSet(name, slot.value) for name, slot in tracker.slots.items() if slot.has_been_set]
+            for event in (start, *carried, ActionExecuted(ACTION_LISTEN_NAME)):
+                tracker.update(event, self.domain)
+        return tracker
+
+    MessageProcessor.fetch_tracker_and_update_session = fetch_tracker_and_update_session
+
+
 def token_from_environment() -> None:
     """`--auth-token` from RASA_AUTH_TOKEN instead of the command line, where every local user could
     read it (ps, /proc/<pid>/cmdline); the environment of a process is readable only by its owner."""
@@ -104,6 +158,7 @@ if __name__ == "__main__":
     speed_up_action_result_check()
     speed_up_event_lookup()
     slim_action_calls()
+    checkpoint_long_sessions()
     from rasa.__main__ import main
 
     sys.argv[0] = "rasa"
