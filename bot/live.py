@@ -78,7 +78,8 @@ class LiveDesk:
         self.sweeper: asyncio.Task | None = None
 
     async def start(self, _app: web.Application) -> None:
-        self.sweeper = asyncio.create_task(self._sweep_forever())
+        if self.teams:  # LIVE_TEAMS=off: nothing is ever queued here
+            self.sweeper = asyncio.create_task(self._sweep_forever())
 
     async def stop(self, _app: web.Application) -> None:
         if self.sweeper:

@@ -63,6 +63,7 @@ def staff_of(desk: Desk, organization: str, name: str):
 def caseworker_of(desk: Desk, case: ReferralCase, name: str = "casey"):
     """A caseworker of the case's organization who claimed it."""
     client = staff_of(desk, case.organization, name)
+    client.get(f"/referrals/{case.id}")
     assert client.post(f"/referrals/{case.id}/claim").status_code == 303
     return client
 
@@ -94,6 +95,13 @@ def test_caseworker_texts_the_resident_and_the_reply_threads_into_the_case(desk:
     assert len(desk.twilio.to(t.phone)) == 1
     assert "texted STOP" in casey.get(f"/referrals/{case.id}/texts").text
     print("\n" + t.show())
+
+    # DELETE (confirmed: it cancels the open referral) takes the texts with the case.
+    if "DELETE" in t.say("DELETE"):
+        t.say("DELETE")
+    with desk.sessions() as s:
+        assert s.scalars(select(CaseMessage).where(CaseMessage.referral_id == case.id)).all() == []
+        assert s.get(ReferralCase, case.id) is None
 
 
 def test_a_colleague_who_did_not_claim_it_cannot_text(desk: Desk):

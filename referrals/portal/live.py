@@ -13,7 +13,7 @@ import asyncio
 from aiohttp import web
 from sqlalchemy.exc import OperationalError
 
-from referrals import case_texts, live, staff
+from referrals import case_texts, live, response_due, staff
 from referrals.db import utcnow
 from referrals.outbound import Outbound
 from referrals.portal.auth import roles
@@ -186,3 +186,27 @@ async def send_case_text(request: web.Request) -> web.Response:
                    delivery=status)
     staff.audit(session, user, "case_text", case.id, detail=status)
     return redirect(f"/referrals/{case.id}/texts?sent={status}")
+
+
+# --- the referral queue: the resident's reference, and the promise's due day ----------------------------
+
+def reference_search(request: web.Request) -> web.Response | None:
+    """GET /queue?ref=DF3D3CE3: straight to that referral when the user may see it; else None (the queue
+    shows 'not found'). The same answer whether it exists elsewhere or not at all."""
+    ref = request.query.get("ref", "").strip()[:40]
+    if not ref:
+        return None
+    user = current_user(request)
+    found = [c for c in response_due.by_reference(db(request), ref) if staff.may_view(user, c)]
+    if len(found) == 1:
+        return redirect(f"/referrals/{found[0].id}")
+    return None
+
+
+def queue_extras(request: web.Request) -> dict:
+    """What queue.html needs beyond the cases: overdue and due-day functions, and the search asked for."""
+    zone = request.app[SETTINGS]["CITY_TIMEZONE"]
+    now = utcnow()
+    return {"overdue": lambda c: response_due.overdue(c, zone, now),
+            "due_on": lambda c: response_due.due_on(c, zone).strftime("%a, %b %-d"),
+            "searched": request.query.get("ref", "").strip()[:40]}

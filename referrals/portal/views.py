@@ -16,6 +16,7 @@ from aiohttp import web
 from sqlalchemy import func, select, text
 
 from referrals import staff
+from referrals.portal import live as live_views
 from referrals.db import ContactEntry, ProgramRow, ReferralCase, utcnow
 from referrals.portal.auth import (ANY_STAFF, LOGIN_CSRF_COOKIE, allow_pending, clear_cookie, client_address,
                                    fresh_login_csrf, mfa_step, public, reauth, roles, safe_next,
@@ -325,13 +326,17 @@ async def home(request: web.Request) -> web.Response:
 @roles("caseworker", "supervisor")
 async def queue_page(request: web.Request) -> web.Response:
     user, session = current_user(request), db(request)
+    found = live_views.reference_search(request)  # ?ref=DF3D3CE3, the reference the resident was given
+    if found is not None:
+        return found
     status = request.query.get("status", "open") if user.role == "supervisor" else None
     if status not in (None, "open", "all", *STATUSES):
         return render(request, "error.html", status=400, title="Unknown filter",
                       message=f"Filter by one of: open, all, {', '.join(STATUSES)}.")
     cases, total = staff.queue(session, user, None if status == "all" else status)
     return render(request, "queue.html", cases=cases, total=total, shown=status, statuses=STATUSES,
-                  names=_usernames(session, {c.claimed_by for c in cases}), now=utcnow())
+                  names=_usernames(session, {c.claimed_by for c in cases}), now=utcnow(),
+                  **live_views.queue_extras(request))
 
 
 @roles("caseworker", "supervisor")
