@@ -336,6 +336,27 @@ def usual_wait(session: Session, team: str, now: datetime | None = None) -> time
     return timedelta(seconds=statistics.median(waits)) if waits else None
 
 
+REPORT_DAYS = 90
+REPORT_MIN = 11  # a group with fewer answered conversations shows no figure (as the equity reports: 1-10 never)
+
+
+def response_times(session: Session, team: str, by: str, now: datetime | None = None
+                   ) -> list[tuple[str, float | None]]:
+    """The team's median time to answer (minutes) per language or neighborhood, last REPORT_DAYS days.
+    A group with fewer than REPORT_MIN answers gets None; counts are never shown, so no count can be
+    worked out from the others."""
+    column = {"language": HandoffLogEntry.language, "neighborhood": HandoffLogEntry.neighborhood}[by]
+    rows = session.execute(select(column, HandoffLogEntry.wait_seconds).where(
+        HandoffLogEntry.team == team, HandoffLogEntry.event == "answered",
+        HandoffLogEntry.occurred_on >= _day((now or utcnow()) - timedelta(days=REPORT_DAYS)))).all()
+    groups: dict[str, list[int]] = {}
+    for value, wait in rows:
+        if wait is not None:
+            groups.setdefault(value or "unknown", []).append(wait)
+    return [(value, round(statistics.median(waits) / 60, 1) if len(waits) >= REPORT_MIN else None)
+            for value, waits in sorted(groups.items())]
+
+
 def queue(session: Session, team: str, limit: int = 200) -> list[LiveConversation]:
     """Open conversations of a team: waiting ones first (oldest first), then those being answered."""
     rows = session.scalars(select(LiveConversation).where(LiveConversation.team == team,

@@ -221,6 +221,22 @@ def test_sms_resident_gets_a_person_who_answers_by_text_and_the_replies_thread_i
     print("\n" + t.show() + "\n" + "\n".join(f"staff> {b}" for b in desk.texts_to(t.phone)))
 
 
+def test_a_spanish_speaker_is_answered_in_spanish(desk: Desk):
+    t = Texter(desk.gateway.url, TWILIO_TEST_TOKEN)
+    who = sms_who(desk, desk.gateway, t.phone)
+    queued = fold(t.say(pick(t.say("hola"), "hablar con una persona")))
+    assert f"le comunico con una persona de {fold(desk.team)}" in queued and "le van a escribir a este numero" in queued
+    row = desk.conversation(who)
+    assert row.language == "es"
+    sup = desk.staff("sup")
+    sup.get("/live")
+    assert sup.post(f"/live/{row.id}/take").status_code == 303
+    assert desk.texts_to(t.phone)[-1] == f"Ya le atiende una persona de {desk.team}."
+    assert "Spanish" in sup.get(f"/live/{row.id}").text
+    assert sup.post(f"/live/{row.id}/close").status_code == 303
+    assert desk.texts_to(t.phone)[-1].startswith("Terminó la conversación con la persona.")
+
+
 def test_stop_mid_conversation_stops_the_staff_texts(desk: Desk):
     t, who, conversation = asks_for_a_person(desk)
     ben = desk.staff("ben")

@@ -47,3 +47,23 @@ def test_the_reference_finds_the_referral_only_for_those_who_may_see_it(portal: 
     outsider = portal.client("outsider").get("/queue", params={"ref": ref[:8].upper()})
     assert outsider.status_code == 200 and f"No referral with reference {ref[:8].upper()}" in outsider.text
     assert ref not in outsider.text
+
+
+def test_supervisors_see_time_to_answer_by_language_with_small_groups_suppressed(portal: Portal):
+    """From the anonymous handoff log: 12 answers in English (2 to 13 minutes), 3 in Spanish."""
+    from referrals.live import HandoffLogEntry
+    from tests.test_portal import ORG
+
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    with portal.sessions.begin() as s:
+        for i in range(12):
+            s.add(HandoffLogEntry(event="answered", team=ORG, channel="sms", language="en", neighborhood="Eastside",
+                                  crisis=False, wait_seconds=(i + 2) * 60, occurred_on=today))
+        for i in range(3):
+            s.add(HandoffLogEntry(event="answered", team=ORG, channel="web", language="es", neighborhood="Westside",
+                                  crisis=False, wait_seconds=600, occurred_on=today))
+    page = portal.client("supervisor").get("/live").text
+    table = page[page.index('data-by="language"'):].split("</table>")[0]
+    assert "<td>en</td><td>7.5 min</td>" in table and "<td>es</td><td>fewer than 11 answered</td>" in table
+    assert "10.0 min" not in page, "the small group's figure is not shown"
+    assert "Time to answer" not in portal.client("caseworker").get("/live").text

@@ -73,8 +73,11 @@ async def live_queue(request: web.Request) -> web.Response:
     user, session = current_user(request), db(request)
     rows = live.queue(session, user.organization)
     usual = live.usual_wait(session, user.organization)
+    times = ({by: live.response_times(session, user.organization, by) for by in ("language", "neighborhood")}
+             if user.role == "supervisor" else {})
     return render(request, "live_queue.html", rows=rows, now=utcnow(), asked=live.asked_labels,
-                  usual=round(usual.total_seconds() / 60) if usual else None)
+                  usual=round(usual.total_seconds() / 60) if usual else None, times=times,
+                  report_days=live.REPORT_DAYS, report_min=live.REPORT_MIN)
 
 
 @roles(*STAFF)
