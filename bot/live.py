@@ -4,8 +4,8 @@ Where it hooks into a turn:
 - before Rasa (`inbound`): while a person has the conversation (queued or taken), the resident's words go
   into the thread and the bot says nothing, but a crisis still gets the crisis reply first. While a callback
   is offered, a time ("tomorrow morning") or "yes" records it; anything else goes back to the bot.
-- after Rasa (`after_turn`): the reply to "talk to a person" (utter_human) or a "yes" to a person after the
-  crisis reply becomes the handoff: queued for the team the need routes to, with the usual wait, or,
+- after Rasa (`after_turn`): the reply to "talk to a person" (utter_human), a "yes" to a person after the
+  crisis reply, or a second "Sorry, I didn't understand" in a row becomes the handoff: queued for the team the need routes to, with the usual wait, or,
   outside the team's hours, the callback offer with 211 (and 988 after a crisis). After a crisis outside
   hours the callback the action recorded stands, with its own reply (988 and 911).
 - `poll`: GET /chat/live, the web chat's long poll for what staff wrote.
@@ -56,6 +56,7 @@ def _domain_texts(name: str) -> dict[str, str]:
 
 
 HUMAN_REPLIES = frozenset(_domain_texts("utter_human").values())
+DEFAULT_REPLIES = frozenset(_domain_texts("utter_default").values())  # "Sorry, I didn't understand..."
 CRISIS_TEXT = _domain_texts("utter_crisis")
 
 
@@ -156,9 +157,14 @@ class LiveDesk:
             return
         asked_person = any(m.get("text") in HUMAN_REPLIES for m in reply.messages)
         crisis_yes = bool(reply.extra.get("callback_requested"))
+        tracker, lead = None, ""
+        if not (asked_person or crisis_yes) and any(m.get("text") in DEFAULT_REPLIES for m in reply.messages):
+            tracker = await self._tracker(who)  # a second misunderstanding in a row: a person takes over
+            asked_person = _misunderstood_twice(tracker)
+            lead = live.text(reply.language, "misunderstood") if asked_person else ""
         if not (asked_person or crisis_yes):
             return
-        slots = await self._slots(who)
+        slots = (tracker if tracker is not None else await self._tracker(who)).get("slots") or {}
         team = live.route(self.teams, slots.get("need"))
         if crisis_yes and not team.open_now():
             # The callback the action recorded stands, with its reply (when the call comes, 911); 211 and
@@ -169,7 +175,7 @@ class LiveDesk:
         asked = [name for name in live.ASKED_LABELS if slots.get(name) not in (None, "", [])]
         text, queued = await self.gw._db(self._request, who, channel, reply.language, team, slots, asked,
                                          crisis_yes, number)
-        reply.messages[:] = [{"text": text, "buttons": []}]
+        reply.messages[:] = [{"text": lead + text, "buttons": []}]
         reply.extra["live"] = queued
         reply.extra["callback_requested"] = False  # the person texts or chats; no contact step now
         self.gw_log("live_requested", channel=channel, queued=queued, crisis=crisis_yes)
@@ -190,9 +196,9 @@ class LiveDesk:
             return live.queued_text(language, channel, team.name, live.usual_wait(session, team.name),
                                     crisis), True
 
-    async def _slots(self, who: str) -> dict[str, Any]:
+    async def _tracker(self, who: str) -> dict[str, Any]:
         try:
-            return (await self.gw.rasa.tracker(who)).get("slots") or {}
+            return await self.gw.rasa.tracker(who)
         except Exception as exc:  # no summary is better than no person
             self.gw_log("live_summary_unavailable", error=type(exc).__name__)
             return {}
@@ -260,6 +266,12 @@ class LiveDesk:
         from bot.gateway import log_event
 
         log_event(event, **fields)
+
+
+def _misunderstood_twice(tracker: dict[str, Any]) -> bool:
+    """Whether the assistant's last two answers were both "Sorry, I didn't understand"."""
+    said = [e.get("text") for e in tracker.get("events") or [] if e.get("event") == "bot"]
+    return len(said) >= 2 and said[-1] in DEFAULT_REPLIES and said[-2] in DEFAULT_REPLIES
 
 
 def _closed_value(value: Any) -> str | None:

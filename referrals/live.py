@@ -156,6 +156,7 @@ def route(teams: list[Team], need: str | None) -> Team:
 TEXTS = {
     "en": {
         "queued": "OK, I'm getting you a person from {team}. {wait} {where}",
+        "misunderstood": "Sorry, I'm not understanding you. ",
         "wait_usual": "It usually takes about {minutes} min.",
         "wait_unknown": "Someone will answer as soon as they are free.",
         "where_sms": "They will text you here. A person reads what you send now, not me.",
@@ -177,6 +178,7 @@ TEXTS = {
     },
     "es": {
         "queued": "Bien, le comunico con una persona de {team}. {wait} {where}",
+        "misunderstood": "Perdón, no le estoy entendiendo. ",
         "wait_usual": "Normalmente tardan unos {minutes} min.",
         "wait_unknown": "Le contestarán en cuanto alguien esté libre.",
         "where_sms": "Le van a escribir a este número. Lo que mande ahora lo lee una persona, no yo.",

@@ -237,6 +237,17 @@ def test_a_spanish_speaker_is_answered_in_spanish(desk: Desk):
     assert desk.texts_to(t.phone)[-1].startswith("Terminó la conversación con la persona.")
 
 
+def test_two_misunderstandings_in_a_row_bring_a_person(desk: Desk):
+    t = Texter(desk.gateway.url, TWILIO_TEST_TOKEN)
+    who = sms_who(desk, desk.gateway, t.phone)
+    t.say("hi")
+    first = t.say("qwrtp xkcd")
+    assert "didn't understand" in first and desk.conversation(who) is None, "one miss: the bot asks again"
+    second = t.say("kkkk jjjj")
+    assert second.startswith("Sorry, I'm not understanding you. OK, I'm getting you a person from"), t.show()
+    assert desk.conversation(who).status == "queued"
+
+
 def test_stop_mid_conversation_stops_the_staff_texts(desk: Desk):
     t, who, conversation = asks_for_a_person(desk)
     ben = desk.staff("ben")
