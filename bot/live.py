@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.render import YES
 from bot.safety import is_crisis
@@ -92,7 +93,11 @@ class LiveDesk:
                       number: str | None = None) -> LiveAnswer | None:
         """Handle a message of a resident with an open live conversation; None lets the bot answer it."""
         crisis = is_crisis(text)
-        answer = await self.gw._db(self._inbound, who, text, channel, crisis, number)
+        try:
+            answer = await self.gw._db(self._inbound, who, text, channel, crisis, number)
+        except SQLAlchemyError as exc:  # the database is down: the turn goes on and gives its own answer
+            self.gw_log("live_unavailable", error=type(exc).__name__)
+            return None
         if answer is None:
             return None
         if crisis and answer.open:
@@ -135,7 +140,11 @@ class LiveDesk:
         acknowledgement to send; None when it is not one (or is a crisis: the bot answers that)."""
         if is_crisis(text):
             return None
-        language = await self.gw._db(self._case_reply, who, text)
+        try:
+            language = await self.gw._db(self._case_reply, who, text)
+        except SQLAlchemyError as exc:
+            self.gw_log("live_unavailable", error=type(exc).__name__)
+            return None
         if language is None:
             return None
         self.gw_log("case_reply")
@@ -173,8 +182,12 @@ class LiveDesk:
                 reply.messages[0]["text"] += live.text(reply.language, "help_now")
             return
         asked = [name for name in live.ASKED_LABELS if slots.get(name) not in (None, "", [])]
-        text, queued = await self.gw._db(self._request, who, channel, reply.language, team, slots, asked,
-                                         crisis_yes, number)
+        try:
+            text, queued = await self.gw._db(self._request, who, channel, reply.language, team, slots, asked,
+                                             crisis_yes, number)
+        except SQLAlchemyError as exc:  # no queue without the database: the bot's own reply stands
+            self.gw_log("live_unavailable", error=type(exc).__name__)
+            return
         reply.messages[:] = [{"text": lead + text, "buttons": []}]
         reply.extra["live"] = queued
         reply.extra["callback_requested"] = False  # the person texts or chats; no contact step now
