@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from actions.programs import channel_of, language_of
 from actions.services import services
-from referrals.callbacks import (WEEKDAY_LABELS, StaffedHours, Window, call_window, clock,
+from referrals.callbacks import (WEEKDAY_LABELS, StaffedHours, Window, call_window, clock, hours_label,
                                  parse_preferred_time, request_callback)
 
 logger = logging.getLogger(__name__)
@@ -72,21 +72,6 @@ _DAY_WORDS = {"en": {"today": "today", "tomorrow": "tomorrow"}, "es": {"today": 
 
 def t(lang: str, key: str, **fields: Any) -> str:
     return TEXTS.get(lang, TEXTS["en"])[key].format(**fields)
-
-
-def hours_label(hours: StaffedHours, lang: str) -> str:
-    """'Mon-Fri 9 AM-5 PM' / 'de lunes a viernes, de 9 a. m. a 5 p. m.'."""
-    days = sorted(hours.days)
-    names = WEEKDAY_LABELS["es" if lang == "es" else "en"]
-    contiguous = days == list(range(days[0], days[-1] + 1))
-    opens, closes = (clock(x.hour, x.minute, lang) for x in (hours.opens, hours.closes))
-    if lang == "es":
-        span = (f"de {names[days[0]]} a {names[days[-1]]}" if contiguous and len(days) > 1
-                else ", ".join(names[d] for d in days))
-        return f"{span}, de {opens} a {closes}"
-    span = (f"{names[days[0]][:3]}-{names[days[-1]][:3]}" if contiguous and len(days) > 1
-            else ", ".join(names[d][:3] for d in days))
-    return f"{span} {opens}-{closes}"
 
 
 def when_label(window: Window, lang: str) -> str:

@@ -3,6 +3,7 @@
     POST /sms           Twilio's messaging webhook: signature checked, reply as TwiML
     GET  /              the web chat page; assets under /static/
     POST /chat          the widget's endpoint (JSON)
+    GET  /chat/live     the widget's long poll for what a person (staff) wrote in a live conversation
     POST /chat/contact  the widget sends how a caseworker can reach the resident: sealed in the vault, then
                         the referral goes on (Rasa hears only that a contact was given, never the contact)
     GET  /healthz       each part a resident needs (Rasa, action server, databases): 200, or 503 if one is down
@@ -51,6 +52,7 @@ from bot.conversation import TROUBLE, Turn, accept_with_time, detector, handle_t
 from bot.keywords import (KeywordHit, ReferralStatus, keyword_text, match_keyword, my_data_text, status_label,
                           status_text)
 from bot.limits import Limit, Limiter
+from bot.live import LiveDesk
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.stores import (ConversationStore, RedisStateStore, StateStore, claim_message, finish_message,
                         message_state, tracker_store_url, undo_turn)
@@ -205,6 +207,7 @@ class Gateway:
         self.awaiting_time = LRU()
         self.http: aiohttp.ClientSession | None = None
         self.rasa: RasaClient | None = None
+        self.live = LiveDesk(self)  # a person in the same thread (bot/live.py)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -627,11 +630,17 @@ class Gateway:
         if not text:
             log_event("sms_notice", why="media_only" if media else "empty")
             return [notices["media_only" if media else "empty"]], True
+        handed = await self.live.inbound(who, text, "sms", language, sender_number)
+        if handed is not None:  # a person has the conversation: the bot stays quiet
+            return shape(handed.texts, language) if handed.texts else [], True
         if followup and not opted_out:
             return shape([followup], language), True
         noted = await self.preferred_time(who, text, language)
         if noted:
             return shape([noted], language), True
+        threaded = await self.live.case_reply(who, text)  # answers a caseworker's text: into the case
+        if threaded:
+            return shape([threaded], language), True
         reply = await self.turn(who, text, "sms", language, deadline=deadline)
         if reply.failed:
             return [m["text"] for m in reply.messages], False
@@ -642,6 +651,7 @@ class Gateway:
             except asyncio.CancelledError:
                 self.undo_later(who, reply.extra["turn"], reply.extra["started"], reply.extra["before"])
                 raise
+        await self.live.after_turn(who, "sms", reply, sender_number)
         rendered = render_plain(reply.messages, reply.language, previous=shown)
         return shape(rendered, reply.language), True
 
@@ -713,6 +723,11 @@ class Gateway:
             return web.json_response({"session": session, "language": language if remembered_language else hit.language,
                                       "messages": [{"text": reply_text, "buttons": []}], "ask_contact": False,
                                       "forgotten": hit.kind == "delete" and who not in self.pending_delete})
+        handed = await self.live.inbound(who, text, "web", language)
+        if handed is not None:  # a person has the conversation: the bot stays quiet
+            return web.json_response({"session": session, "language": language, "live": handed.open,
+                                      "ask_contact": handed.ask_contact,
+                                      "messages": [{"text": t, "buttons": []} for t in handed.texts]})
         noted = await self.preferred_time(who, text, language)
         if noted:
             return web.json_response({"session": session, "language": language, "ask_contact": False,
@@ -728,8 +743,10 @@ class Gateway:
                 return web.json_response({"session": session, "language": language,
                                           "messages": [{"text": NOTICES[language]["empty"], "buttons": []}]})
             reply = await self.turn(who, text, "web", language)
+            await self.live.after_turn(who, "web", reply)
         status = 200 if not reply.failed else 503
         return web.json_response({"session": session, "language": reply.language, "messages": reply.messages,
+                                  "live": reply.extra.get("live", False),
                                   "ask_contact": reply.ask_contact or reply.extra.get("callback_requested", False)},
                                  status=status)
 
@@ -921,10 +938,13 @@ def make_app(settings: Settings, **kwargs: Any) -> web.Application:
     app["gateway"] = gateway
     app.on_startup.append(gateway.startup)
     app.on_cleanup.append(gateway.cleanup)
+    app.on_startup.append(gateway.live.start)
+    app.on_cleanup.insert(0, gateway.live.stop)
     app.router.add_post("/sms", gateway.sms)
     app.router.add_get("/", gateway.index)
     app.router.add_post("/chat", gateway.chat)
     app.router.add_post("/chat/contact", gateway.chat_contact)
+    app.router.add_get("/chat/live", gateway.live.poll)
     app.router.add_get("/healthz", gateway.health)
     if STATIC.exists():
         app.router.add_static("/static/", STATIC, follow_symlinks=False)

@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Sequence
 
 from referrals.language import fold
+from referrals.response_due import business_days_after
 
 KINDS = ("stop", "stop_ask", "start", "help", "mydata", "delete", "status")
 
@@ -243,14 +244,6 @@ def _text(language: str, key: str, channel: str = "sms") -> str:
     if channel != "sms" and key + "_web" in texts:
         return texts[key + "_web"]
     return texts[key]
-
-
-def business_days_after(day: date, n: int) -> date:
-    while n:
-        day += timedelta(days=1)
-        if day.weekday() < 5:
-            n -= 1
-    return day
 
 
 def day_label(day: date, language: str) -> str:

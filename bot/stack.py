@@ -356,6 +356,9 @@ def start_gateway(stack, env_extra: dict[str, str] | None = None, log_name: str 
            "ACTIONS_URL": stack.actions_url,
            "TWILIO_AUTH_TOKEN": TWILIO_TEST_TOKEN, "PUBLIC_BASE_URL": "",
            "PSEUDONYM_KEY": uuid.uuid4().hex * 2,
+           # No live desk unless the caller opens one (tests/test_live_handoff.py): what asking for a
+           # person does must not depend on the hour the tests or the benchmark run at.
+           "LIVE_TEAMS": "off",
            "VAULT_KEY": _VAULT_KEYS.setdefault(stack.database_url, Fernet.generate_key().decode()),
            **(env_extra or {})}
     RUN_DIR.mkdir(parents=True, exist_ok=True)

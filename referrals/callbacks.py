@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from referrals.models import CallbackRequest, utcnow
 from referrals.language import fold
 
-REASONS = ("crisis",)
+REASONS = ("crisis", "live")  # live: asked for a person outside staffed hours, or nobody was free
 STATUSES = ("open", "called", "unreachable")
 MIN_LEAD = timedelta(hours=1)  # a request this close to closing time is promised for the next opening
 
@@ -88,6 +88,21 @@ def call_window(hours: StaffedHours, now: datetime | None = None) -> Window:
         d += timedelta(days=1)
     label = "today" if d == today else "tomorrow" if d == today + timedelta(days=1) else str(d.weekday())
     return Window(False, at(d, hours.opens), at(d, hours.closes), label)
+
+
+def hours_label(hours: StaffedHours, lang: str) -> str:
+    """'Mon-Fri 9 AM-5 PM' / 'de lunes a viernes, de 9 a. m. a 5 p. m.'."""
+    days = sorted(hours.days)
+    names = WEEKDAY_LABELS["es" if lang == "es" else "en"]
+    contiguous = days == list(range(days[0], days[-1] + 1))
+    opens, closes = (clock(x.hour, x.minute, lang) for x in (hours.opens, hours.closes))
+    if lang == "es":
+        span = (f"de {names[days[0]]} a {names[days[-1]]}" if contiguous and len(days) > 1
+                else ", ".join(names[d] for d in days))
+        return f"{span}, de {opens} a {closes}"
+    span = (f"{names[days[0]][:3]}-{names[days[-1]][:3]}" if contiguous and len(days) > 1
+            else ", ".join(names[d][:3] for d in days))
+    return f"{span} {opens}-{closes}"
 
 
 # --- the resident's preferred time -----------------------------------------------------------

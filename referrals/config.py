@@ -83,6 +83,14 @@ SETTINGS: tuple[Setting, ...] = (
             "http://127.0.0.1:ACTIONS_PORT"),
     Setting("STAFFED_HOURS", "Mon-Fri 09:00-17:00", "When city staff answer callback requests (days and "
             "24-hour times, e.g. 'Mon-Fri 09:00-17:00'); the assistant promises a call only within them"),
+    Setting("LIVE_TEAMS", "Financial Empowerment Center | * | Mon-Fri 09:00-17:00",
+            "Who answers residents who ask for a person, for which needs, and when: 'Team | needs | hours; ...'. "
+            "The team is the staff organization that answers; needs a comma list or '*' (every other need); "
+            "hours like STAFFED_HOURS, or 'always' / 'never' (e.g. a holiday); 'off' for no live desk"),
+    Setting("LIVE_WAIT_SECONDS", "600", "How long a resident waits in the live queue before, with nobody free, "
+            "they are offered a callback (and given 211)"),
+    Setting("QUIET_HOURS", "21:00-08:00", "When caseworkers may not text residents from the portal (from-until, "
+            "24-hour, in CITY_TIMEZONE; may wrap midnight), or 'off'"),
     Setting("CITY_TIMEZONE", "America/Indiana/Indianapolis", "IANA time zone of STAFFED_HOURS"),
     Setting("PORTAL_HOST", "127.0.0.1", "Address the caseworker portal listens on (keep it on an internal network)"),
     Setting("PORTAL_PORT", "8081", "Port of the caseworker portal"),

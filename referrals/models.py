@@ -353,6 +353,71 @@ class ReportRelease(Base):
     html: Mapped[str] = mapped_column(Text)
 
 
+# --- live help (referrals/live.py) and texts on a referral (referrals/case_texts.py) ---------------------
+
+class LiveConversation(Base):
+    __tablename__ = "live_conversations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    pseudonym: Mapped[str] = mapped_column(ForeignKey("residents.pseudonym", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(5))
+    team: Mapped[str] = mapped_column(String(300), index=True)
+    need: Mapped[str | None] = mapped_column(String(40))
+    neighborhood: Mapped[str | None] = mapped_column(String(100))
+    asked: Mapped[str | None] = mapped_column(String(200))  # slot names, comma-joined
+    crisis: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    taken_by: Mapped[int | None] = mapped_column(Integer)  # staff_users.id (no FK: staff accounts outlive it)
+    taken_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+
+class LiveMessage(Base):
+    __tablename__ = "live_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("live_conversations.id", ondelete="CASCADE"),
+                                                 index=True)
+    sender: Mapped[str] = mapped_column(String(10))  # resident | staff | system
+    sealed: Mapped[str] = mapped_column(Text)  # the text, sealed with the vault
+    staff_id: Mapped[int | None] = mapped_column(Integer)
+    delivery: Mapped[str | None] = mapped_column(String(20))  # for SMS: sent | opted_out | failed | ...
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HandoffLogEntry(Base):
+    """One anonymous handoff event: no pseudonym, no text, the day only."""
+
+    __tablename__ = "handoff_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event: Mapped[str] = mapped_column(String(20))  # requested | answered | timed_out | closed
+    team: Mapped[str] = mapped_column(String(300))
+    channel: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(5))
+    need: Mapped[str | None] = mapped_column(String(40))
+    neighborhood: Mapped[str | None] = mapped_column(String(100))
+    crisis: Mapped[bool] = mapped_column(Boolean, default=False)
+    wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    occurred_on: Mapped[datetime] = mapped_column(index=True)
+
+
+class CaseMessage(Base):
+    __tablename__ = "case_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    referral_id: Mapped[str] = mapped_column(ForeignKey("referral_cases.id", ondelete="CASCADE"), index=True)
+    sender: Mapped[str] = mapped_column(String(10))  # staff | resident
+    sealed: Mapped[str] = mapped_column(Text)
+    staff_id: Mapped[int | None] = mapped_column(Integer)
+    delivery: Mapped[str | None] = mapped_column(String(20))  # sent | opted_out | no_consent | quiet_hours ...
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # --- the conversation store (a database of its own) -------------------------------------------
 
 class ConversationBase(DeclarativeBase):

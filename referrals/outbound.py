@@ -29,7 +29,8 @@ from referrals.vault import KeyMissing, Vault, pseudonym as make_pseudonym
 logger = logging.getLogger("referrals.outbound")
 
 TWILIO_API = "https://api.twilio.com"
-PURPOSE_CONSENT = {"followup": "followup", "caseworker": "referral"}
+# live: the resident asked for a person in this thread; the caller checks the conversation is open.
+PURPOSE_CONSENT = {"followup": "followup", "caseworker": "referral", "live": None}
 
 
 class _RedirectingHttpClient(TwilioHttpClient):
@@ -79,7 +80,7 @@ class Outbound:
         with self.sessions() as session:
             if is_opted_out(session, pseudonym):
                 return self._result("opted_out", purpose)
-            if not has_consent(session, pseudonym, PURPOSE_CONSENT[purpose]):
+            if PURPOSE_CONSENT[purpose] and not has_consent(session, pseudonym, PURPOSE_CONSENT[purpose]):
                 return self._result("no_consent", purpose)
             entry = session.get(ContactEntry, pseudonym)
             if entry is None or entry.kind not in ("sms", "phone"):

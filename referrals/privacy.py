@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from referrals.models import (CallbackRequest, Consent, ContactEntry, CrisisFlag, InboundMessage, OptOut, ReferralCase,
-                              ReferralLogEntry, Resident, utcnow)
+from referrals.models import (CallbackRequest, CaseMessage, Consent, ContactEntry, CrisisFlag, InboundMessage,
+                              LiveConversation, OptOut, ReferralCase, ReferralLogEntry, Resident, utcnow)
 from referrals.residents import get_or_create_resident
 
 SCOPES = ("referral", "followup", "analytics")
@@ -166,6 +166,10 @@ def delete_resident(session: Session, pseudonym: str) -> dict[str, int]:
     counts["crisis_flags"] = session.execute(delete(CrisisFlag).where(CrisisFlag.pseudonym == pseudonym)).rowcount
     counts["callback_requests"] = session.execute(
         delete(CallbackRequest).where(CallbackRequest.pseudonym == pseudonym)).rowcount
+    counts["case_messages"] = session.execute(delete(CaseMessage).where(CaseMessage.referral_id.in_(
+        select(ReferralCase.id).where(ReferralCase.resident_pseudonym == pseudonym)))).rowcount
+    counts["live_conversations"] = session.execute(  # their messages go with them (cascade)
+        delete(LiveConversation).where(LiveConversation.pseudonym == pseudonym)).rowcount
     counts["residents"] = session.execute(delete(Resident).where(Resident.pseudonym == pseudonym)).rowcount
     session.flush()
     return counts
@@ -186,13 +190,15 @@ def purge_expired(session: Session, days: int, now: datetime | None = None) -> d
         .where(Resident.last_activity_at < cutoff)
         .where((latest_case.c.at.is_(None)) | (latest_case.c.at < cutoff))).all()
     totals = {"residents": 0, "referral_cases": 0, "contact_vault": 0, "consents": 0, "crisis_flags": 0,
-              "callback_requests": 0}
+              "callback_requests": 0, "live_conversations": 0, "case_messages": 0}
     for pseudonym in expired:
         for key, n in delete_resident(session, pseudonym).items():
             totals[key] += n
     totals["crisis_flags"] += session.execute(delete(CrisisFlag).where(CrisisFlag.created_at < cutoff)).rowcount
     totals["callback_requests"] += session.execute(
         delete(CallbackRequest).where(CallbackRequest.requested_at < cutoff)).rowcount
+    totals["live_conversations"] += session.execute(
+        delete(LiveConversation).where(LiveConversation.requested_at < cutoff)).rowcount
     totals["inbound_messages"] = session.execute(
         delete(InboundMessage).where(InboundMessage.received_at < now - timedelta(days=MESSAGE_SID_DAYS))).rowcount
     session.flush()

@@ -263,6 +263,13 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/admin/users/{id}/enable"): frozenset({"admin"}),
     ("POST", "/admin/users/{id}/reset-mfa"): frozenset({"admin"}),
     ("GET", "/admin/directory"): frozenset({"admin"}),
+    ("GET", "/live"): frozenset({"caseworker", "supervisor"}),
+    ("GET", "/live/{id}"): frozenset({"caseworker", "supervisor"}),
+    ("POST", "/live/{id}/take"): frozenset({"caseworker", "supervisor"}),
+    ("POST", "/live/{id}/reply"): frozenset({"caseworker", "supervisor"}),
+    ("POST", "/live/{id}/close"): frozenset({"caseworker", "supervisor"}),
+    ("GET", "/referrals/{id}/texts"): frozenset({"caseworker", "supervisor"}),
+    ("POST", "/referrals/{id}/texts"): frozenset({"caseworker", "supervisor"}),
 }
 
 
@@ -294,6 +301,7 @@ def _prepare(p: Portal, key: tuple[str, str], role: str | None) -> tuple[str, di
     data = {
         "/referrals/{id}/steps": {"status": "contacted", "reason": "left a message"},
         "/referrals/{id}/notes": {"note": "asked about evening classes"},
+        "/referrals/{id}/texts": {"template": "intro"} if method == "POST" else {},
         "/referrals/{id}/assign": {"user_id": str(p.users["cw2"])},
         "/admin/users": {"username": f"new-{uuid.uuid4().hex[:8]}", "role": "analyst", "organization": "",
                          "password": PASSWORD, "password2": PASSWORD},
@@ -305,9 +313,29 @@ def _prepare(p: Portal, key: tuple[str, str], role: str | None) -> tuple[str, di
     }.get(template, {})
     if "{period}" in template:
         _one_release(p)
+    if template.startswith("/live/{id}"):
+        ref_live = _live_conversation(p, taken_by=actor if template.endswith(("/reply", "/close")) else None)
+        data = {"message": "hello"} if template.endswith("/reply") else {}
+        return template.replace("{id}", ref_live), data, None
     path = (template.replace("{id}", ref or str(p.users["spare"])).replace("{name}", "portal.css")
             .replace("{period}", "2026-01").replace("{revision}", "1"))
     return path, data, ref
+
+
+def _live_conversation(p: Portal, taken_by: str | None = None) -> str:
+    """A web resident waiting for a person from ORG (or being answered by `taken_by`), for the live routes."""
+    from referrals.db import get_or_create_resident
+    from referrals.models import LiveConversation
+
+    with p.sessions.begin() as s:
+        who = f"web-{uuid.uuid4().hex}"
+        get_or_create_resident(s, who)
+        row = LiveConversation(pseudonym=who, channel="web", language="en", team=ORG, need="employment",
+                               status="active" if taken_by else "queued",
+                               taken_by=p.users[taken_by] if taken_by else None)
+        s.add(row)
+        s.flush()
+        return row.id
 
 
 NEW_PASSWORD = "tangerine kayak under marble"

@@ -392,6 +392,45 @@
     return state.askContact && !wasAsking;
   }
 
+  /* While a person has the conversation (a live handoff), their answers arrive by long polling
+     GET /chat/live: each poll waits up to 25 s for messages after the last one seen. */
+  var polling = false;
+  var liveAfter = 0;
+
+  function pollLive() {
+    if (polling || !state.session) {
+      return;
+    }
+    polling = true;
+    var myGeneration = generation;
+    var url = "/chat/live?session=" + encodeURIComponent(state.session) + "&after=" + liveAfter;
+    window.fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (body) {
+        polling = false;
+        if (myGeneration !== generation) {
+          return;
+        }
+        if (!body || !Array.isArray(body.messages)) {
+          window.setTimeout(pollLive, 5000);
+          return;
+        }
+        body.messages.forEach(function (m) {
+          if (m && typeof m.id === "number" && m.id > liveAfter) {
+            liveAfter = m.id;
+          }
+        });
+        addBotMessages(body.messages.map(function (m) { return { text: m.text, buttons: [] }; }), state.language);
+        saveState();
+        if (body.live === true) {
+          pollLive();
+        }
+      }, function () {
+        polling = false;
+        window.setTimeout(pollLive, 5000);
+      });
+  }
+
   /* Send `message` (typed text or a choice's payload); `display` is what the transcript shows. */
   function deliver(message, display, typed) {
     if (busy) {
@@ -442,6 +481,9 @@
           state.language = body.language;
         }
         var contactOpened = applyReply(body, result.ok, previousChoices);
+        if (body.live === true) {
+          pollLive();
+        }
         if (body.forgotten === true) {
           // The resident deleted their data (DELETE / BORRAR): the tab forgets the conversation too,
           // keeping only the confirmation on screen, and the next message starts a new session.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from referrals.portal import views
+from referrals.portal import live, views
 
 
 def setup_routes(app: web.Application) -> None:
@@ -43,3 +43,4 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/admin/users/{id}/enable", views.enable_user)
     r.add_post("/admin/users/{id}/reset-mfa", views.reset_mfa)
     r.add_get("/admin/directory", views.directory_page)
+    live.add_routes(r)  # the live queue (referrals/portal/live.py)

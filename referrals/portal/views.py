@@ -21,6 +21,7 @@ from referrals import cases as casework  # `cases` is the queue's list of cases 
 from referrals.accounts import StaffError
 from referrals.cases import STATUSES, STEP_STATUSES
 from referrals.models import ContactEntry, LoginThrottle, ProgramRow, ReferralCase, StaffUser, as_utc, utcnow
+from referrals.portal import live as live_views
 from referrals.portal.auth import (ANY_STAFF, LOGIN_CSRF_COOKIE, allow_pending, clear_cookie, client_address,
                                    fresh_login_csrf, mfa_step, public, reauth, roles, safe_next,
                                    session_cookie_name, session_token, set_cookie)
@@ -328,13 +329,17 @@ async def home(request: web.Request) -> web.Response:
 @roles("caseworker", "supervisor")
 async def queue_page(request: web.Request) -> web.Response:
     user, session = current_user(request), db(request)
+    found = live_views.reference_search(request)  # ?ref=DF3D3CE3, the reference the resident was given
+    if found is not None:
+        return found
     status = request.query.get("status", "open") if user.role == "supervisor" else None
     if status not in (None, "open", "all", *STATUSES):
         return render(request, "error.html", status=400, title="Unknown filter",
                       message=f"Filter by one of: open, all, {', '.join(STATUSES)}.")
     cases, total = casework.queue(session, user, None if status == "all" else status)
     return render(request, "queue.html", cases=cases, total=total, shown=status, statuses=STATUSES,
-                  names=_usernames(session, {c.claimed_by for c in cases}), now=utcnow())
+                  names=_usernames(session, {c.claimed_by for c in cases}), now=utcnow(),
+                  **live_views.queue_extras(request))
 
 
 @roles("caseworker", "supervisor")
