@@ -224,6 +224,8 @@ class LiveDesk:
 
     async def _tracker(self, who: str) -> dict[str, Any]:
         try:
+            if self.gw.rasa is None:  # set at startup, before any request is served
+                raise RuntimeError("the gateway's Rasa client is not started")
             return await self.gw.rasa.tracker(who)
         except Exception as exc:  # no summary is better than no person
             self.gw_log("live_summary_unavailable", error=type(exc).__name__)
@@ -237,7 +239,7 @@ class LiveDesk:
         if not self.gw.by_address.hit("live:" + address):
             return self.gw.too_many("Too many requests.", self.gw.by_address.retry_after("live:" + address))
         session = request.query.get("session")
-        if not self.gw.valid_session(session):
+        if session is None or not self.gw.valid_session(session):
             return web.json_response({"error": "Expected a chat 'session'."}, status=400)
         try:
             after = max(0, int(request.query.get("after", "0")))
@@ -285,7 +287,9 @@ class LiveDesk:
         for message_id, who, body in to_text:
             result = self.outbound.send(who, body, "live")
             with self.gw.sessions.begin() as session:
-                session.get(live.LiveMessage, message_id).delivery = result.status
+                sent = session.get(live.LiveMessage, message_id)
+                if sent is not None:  # None: the resident's data was erased while the text went out
+                    sent.delivery = result.status
         return len(expired)
 
     def gw_log(self, event: str, **fields: Any) -> None:

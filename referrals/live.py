@@ -25,8 +25,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from referrals.callbacks import StaffedHours, hours_label
@@ -236,15 +237,14 @@ def take(session: Session, conversation_id: str, staff_id: int, team: str, now: 
     """Take a queued conversation. Several staff may press "take" at once: the conditional UPDATE lets exactly
     one of them change the row (the database serializes the writes), the others see 0 rows changed."""
     now = now or utcnow()
-    changed = session.execute(update(LiveConversation)
-                              .where(LiveConversation.id == conversation_id, LiveConversation.status == "queued",
-                                     LiveConversation.team == team)
-                              .values(status="active", taken_by=staff_id, taken_at=now)
-                              .execution_options(synchronize_session=False)).rowcount
-    if changed != 1:
+    result = session.execute(update(LiveConversation)
+                             .where(LiveConversation.id == conversation_id, LiveConversation.status == "queued",
+                                    LiveConversation.team == team)
+                             .values(status="active", taken_by=staff_id, taken_at=now)
+                             .execution_options(synchronize_session=False))
+    if cast(CursorResult, result).rowcount != 1:
         return False
-    row = session.get(LiveConversation, conversation_id)
-    session.refresh(row)
+    row = _changed_row(session, conversation_id)
     log(session, row, "answered", wait=now - as_utc(row.requested_at), now=now)
     return True
 
@@ -264,15 +264,24 @@ def expire_waiting(session: Session, wait: timedelta, now: datetime | None = Non
                                                             LiveConversation.requested_at < now - wait)).all()
     expired = []
     for conversation_id in due:
-        changed = session.execute(update(LiveConversation)
-                                  .where(LiveConversation.id == conversation_id, LiveConversation.status == "queued")
-                                  .values(status="offered").execution_options(synchronize_session=False)).rowcount
-        if changed == 1:
-            row = session.get(LiveConversation, conversation_id)
-            session.refresh(row)
+        result = session.execute(update(LiveConversation)
+                                 .where(LiveConversation.id == conversation_id, LiveConversation.status == "queued")
+                                 .values(status="offered").execution_options(synchronize_session=False))
+        if cast(CursorResult, result).rowcount == 1:
+            row = _changed_row(session, conversation_id)
             log(session, row, "timed_out", wait=now - as_utc(row.requested_at), now=now)
             expired.append(row)
     return expired
+
+
+def _changed_row(session: Session, conversation_id: str) -> LiveConversation:
+    """The row this transaction's UPDATE just changed, reloaded from the database. It cannot be missing:
+    the UPDATE holds it until the transaction ends."""
+    row = session.get(LiveConversation, conversation_id)
+    if row is None:
+        raise RuntimeError(f"live conversation {conversation_id[:8]} vanished right after this transaction changed it")
+    session.refresh(row)
+    return row
 
 
 def usual_wait(session: Session, team: str, now: datetime | None = None) -> timedelta | None:
@@ -282,8 +291,8 @@ def usual_wait(session: Session, team: str, now: datetime | None = None) -> time
         HandoffLogEntry.team == team, HandoffLogEntry.event == "answered",
         HandoffLogEntry.occurred_on >= _day(now - WAIT_WINDOW)).order_by(HandoffLogEntry.id.desc())
         .limit(WAIT_HISTORY)).all()
-    waits = [w for w in waits if w is not None]
-    return timedelta(seconds=statistics.median(waits)) if waits else None
+    known = [w for w in waits if w is not None]
+    return timedelta(seconds=statistics.median(known)) if known else None
 
 
 REPORT_DAYS = 90

@@ -30,7 +30,7 @@ logger = logging.getLogger("referrals.outbound")
 
 TWILIO_API = "https://api.twilio.com"
 # live: the resident asked for a person in this thread; the caller checks the conversation is open.
-PURPOSE_CONSENT = {"followup": "followup", "caseworker": "referral", "live": None}
+PURPOSE_CONSENT: dict[str, str | None] = {"followup": "followup", "caseworker": "referral", "live": None}
 
 
 class _RedirectingHttpClient(TwilioHttpClient):
@@ -77,10 +77,11 @@ class Outbound:
         """Send `body` to the resident behind `pseudonym`, if and only if they may be texted for `purpose`."""
         if purpose not in PURPOSE_CONSENT:
             raise ValueError(f"unknown purpose {purpose!r}")
+        scope = PURPOSE_CONSENT[purpose]  # None: the resident asked for this text (a live answer)
         with self.sessions() as session:
             if is_opted_out(session, pseudonym):
                 return self._result("opted_out", purpose)
-            if PURPOSE_CONSENT[purpose] and not has_consent(session, pseudonym, PURPOSE_CONSENT[purpose]):
+            if scope and not has_consent(session, pseudonym, scope):
                 return self._result("no_consent", purpose)
             entry = session.get(ContactEntry, pseudonym)
             if entry is None or entry.kind not in ("sms", "phone"):

@@ -2,8 +2,9 @@
 and page rendering with the shared layout.
 
 Pages added later (the equity reports) use the same helpers: `render(request, "page.html", ...)` for a
-page in the common layout, `current_user(request)` for who is asking, `db(request)` for the
-request's database session (committed by the portal when the handler returns, rolled back when it raises).
+page in the common layout, `current_user(request)` for who is asking (`staff_user(request)` in a
+`roles(...)` handler, where someone always is), `db(request)` for the request's database session
+(committed by the portal when the handler returns, rolled back when it raises).
 """
 
 from __future__ import annotations
@@ -52,6 +53,16 @@ def db(request: web.Request) -> Session:
 
 def current_user(request: web.Request) -> StaffUser | None:
     return request.get(USER)
+
+
+def staff_user(request: web.Request) -> StaffUser:
+    """The signed-in user of a handler declared with `roles(...)`: the auth middleware lets no request
+    reach one without a user (a pending session only where `allow_pending` is declared, and then this
+    is not the helper to use)."""
+    user = request.get(USER)
+    if user is None:
+        raise RuntimeError("staff_user() called without a signed-in user: only for roles() handlers")
+    return user
 
 
 def csrf_token(request: web.Request) -> str:

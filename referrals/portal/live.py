@@ -18,7 +18,7 @@ from referrals.models import StaffUser
 from referrals.models import utcnow
 from referrals.outbound import Outbound
 from referrals.portal.auth import roles
-from referrals.portal.context import SESSIONS, SETTINGS, current_user, db, read_form, redirect, render
+from referrals.portal.context import SESSIONS, SETTINGS, db, read_form, redirect, render, staff_user
 from referrals.privacy import is_opted_out
 from referrals.vault import Vault
 
@@ -40,16 +40,23 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/referrals/{id}/texts", send_case_text)
 
 
+def _team(user: StaffUser) -> str:
+    """The user's team: their organization, which every caseworker and supervisor has (accounts.create_user)."""
+    if user.organization is None:
+        raise RuntimeError(f"staff account {user.id} ({user.role}) has no organization")
+    return user.organization
+
+
 def _conversation(request: web.Request) -> live.LiveConversation:
     """The conversation in the path, if it is the user's team's; else 404 (nobody learns it exists)."""
     row = db(request).get(live.LiveConversation, request.match_info["id"][:36])
-    if row is None or row.team != current_user(request).organization:
+    if row is None or row.team != staff_user(request).organization:
         raise web.HTTPNotFound()
     return row
 
 
 def _may_answer(request: web.Request, row: live.LiveConversation) -> bool:
-    user = current_user(request)
+    user = staff_user(request)
     return row.status == "active" and (row.taken_by == user.id or user.role == "supervisor")
 
 
@@ -57,7 +64,7 @@ async def _tell(request: web.Request, row: live.LiveConversation, sender: str, b
     """Put `body` in the thread; on SMS text it too. The delivery, as recorded on the message."""
     session, settings = db(request), request.app[SETTINGS]
     message = live.add_message(session, row, sender, body, Vault.from_settings(settings).seal,
-                               staff_id=current_user(request).id if sender == "staff" else None)
+                               staff_id=staff_user(request).id if sender == "staff" else None)
     if row.channel == "sms":
         # Committed before the text goes out: no write lock is held while this request waits on Twilio
         # (on SQLite every other request's write would wait for it, on the same event loop).
@@ -71,10 +78,11 @@ async def _tell(request: web.Request, row: live.LiveConversation, sender: str, b
 
 @roles(*STAFF)
 async def live_queue(request: web.Request) -> web.Response:
-    user, session = current_user(request), db(request)
-    rows = live.queue(session, user.organization)
-    usual = live.usual_wait(session, user.organization)
-    times = ({by: live.response_times(session, user.organization, by) for by in ("language", "neighborhood")}
+    user, session = staff_user(request), db(request)
+    team = _team(user)
+    rows = live.queue(session, team)
+    usual = live.usual_wait(session, team)
+    times = ({by: live.response_times(session, team, by) for by in ("language", "neighborhood")}
              if user.role == "supervisor" else {})
     return render(request, "live_queue.html", rows=rows, now=utcnow(), asked=live.asked_labels,
                   usual=round(usual.total_seconds() / 60) if usual else None, times=times,
@@ -82,7 +90,12 @@ async def live_queue(request: web.Request) -> web.Response:
 
 
 @roles(*STAFF)
-async def live_page(request: web.Request, status: int = 200, error: str | None = None) -> web.Response:
+async def live_page(request: web.Request) -> web.Response:
+    return _live_page(request)
+
+
+def _live_page(request: web.Request, status: int = 200, error: str | None = None) -> web.Response:
+    """The conversation's page; with `status` and `error` when an action on it was refused."""
     row, session = _conversation(request), db(request)
     vault = Vault.from_settings(request.app[SETTINGS])
     thread = [(m, vault.open(m.sealed)) for m in live.messages(session, row.id)]
@@ -96,8 +109,8 @@ async def live_page(request: web.Request, status: int = 200, error: str | None =
 @roles(*STAFF)
 async def live_take(request: web.Request) -> web.Response:
     await read_form(request)
-    row, user, session = _conversation(request), current_user(request), db(request)
-    conversation_id, user_id, team = row.id, user.id, user.organization
+    row, user, session = _conversation(request), staff_user(request), db(request)
+    conversation_id, user_id, team = row.id, user.id, _team(user)
     # The UPDATE opens its own transaction: on SQLite a transaction that has read first cannot wait for
     # another writer (it fails at once), one that starts with the write waits its turn.
     session.commit()
@@ -106,11 +119,12 @@ async def live_take(request: web.Request) -> web.Response:
     except OperationalError:  # waited longer than the busy timeout
         session.rollback()
         won = False
-        if session.get(live.LiveConversation, conversation_id).status == "queued":
-            return await live_page(request, status=503, error="The database was busy. Try again.")
+        latest = session.get(live.LiveConversation, conversation_id)
+        if latest is not None and latest.status == "queued":  # None: erased meanwhile (the page answers 404)
+            return _live_page(request, status=503, error="The database was busy. Try again.")
     if not won:
-        return await live_page(request, status=409, error="Someone else took this conversation, or it is no "
-                                                          "longer waiting.")
+        return _live_page(request, status=409, error="Someone else took this conversation, or it is no "
+                                                     "longer waiting.")
     session.refresh(row)
     accounts.audit(session, user, "live_taken", detail=f"live conversation {row.id[:8]}")
     await _tell(request, row, "system", live.text(row.language, "taken", team=row.team))
@@ -122,11 +136,11 @@ async def live_reply(request: web.Request) -> web.Response:
     form = await read_form(request)
     row = _conversation(request)
     if not _may_answer(request, row):
-        return await live_page(request, status=409, error="Only the person who took this conversation can "
-                                                          "answer it while it is open.")
+        return _live_page(request, status=409, error="Only the person who took this conversation can "
+                                                     "answer it while it is open.")
     body = str(form.get("message", "")).strip()
     if not body or len(body) > MAX_REPLY:
-        return await live_page(request, status=400, error=f"Write a message of 1 to {MAX_REPLY} characters.")
+        return _live_page(request, status=400, error=f"Write a message of 1 to {MAX_REPLY} characters.")
     await _tell(request, row, "staff", body)
     return redirect(f"/live/{row.id}")
 
@@ -134,10 +148,10 @@ async def live_reply(request: web.Request) -> web.Response:
 @roles(*STAFF)
 async def live_close(request: web.Request) -> web.Response:
     await read_form(request)
-    row, user, session = _conversation(request), current_user(request), db(request)
+    row, user, session = _conversation(request), staff_user(request), db(request)
     if not _may_answer(request, row):
-        return await live_page(request, status=409, error="Only the person who took this conversation can "
-                                                          "close it.")
+        return _live_page(request, status=409, error="Only the person who took this conversation can "
+                                                     "close it.")
     await _tell(request, row, "system", live.text(row.language, "closed"))
     live.close(session, row, "answered")
     accounts.audit(session, user, "live_closed", detail=f"live conversation {row.id[:8]}")
@@ -147,10 +161,15 @@ async def live_close(request: web.Request) -> web.Response:
 # --- texting a referred resident from the case ------------------------------------------------------
 
 @roles(*STAFF)
-async def case_texts_page(request: web.Request, status: int = 200, error: str | None = None) -> web.Response:
+async def case_texts_page(request: web.Request) -> web.Response:
+    return _case_texts_page(request)
+
+
+def _case_texts_page(request: web.Request, status: int = 200, error: str | None = None) -> web.Response:
+    """The case's texts; with `status` and `error` when a text was refused."""
     from referrals.portal.views import _case
 
-    case, user, session = _case(request), current_user(request), db(request)
+    case, user, session = _case(request), staff_user(request), db(request)
     if not cases.may_work(user, case):
         raise web.HTTPNotFound()
     settings = request.app[SETTINGS]
@@ -170,15 +189,15 @@ async def send_case_text(request: web.Request) -> web.Response:
     from referrals.portal.views import _case
 
     form = await read_form(request)
-    case, user, session = _case(request), current_user(request), db(request)
+    case, user, session = _case(request), staff_user(request), db(request)
     if not cases.may_work(user, case) or case.status == "closed":
         raise web.HTTPNotFound()
     key = str(form.get("template", ""))
     body = str(form.get("message", "")).strip() or (
         case_texts.template_text(case, key) if key in case_texts.TEMPLATES["en"] else "")
     if not body or len(body) > case_texts.MAX_TEXT:
-        return await case_texts_page(request, status=400, error=f"Pick a template or write 1 to "
-                                                                f"{case_texts.MAX_TEXT} characters.")
+        return _case_texts_page(request, status=400, error=f"Pick a template or write 1 to "
+                                                           f"{case_texts.MAX_TEXT} characters.")
     settings = request.app[SETTINGS]
     if case_texts.quiet_now(settings["QUIET_HOURS"], settings["CITY_TIMEZONE"]):
         status = "quiet_hours"
@@ -200,7 +219,7 @@ def reference_search(request: web.Request) -> web.Response | None:
     ref = request.query.get("ref", "").strip()[:40]
     if not ref:
         return None
-    user = current_user(request)
+    user = staff_user(request)
     found = [c for c in response_due.by_reference(db(request), ref) if cases.may_view(user, c)]
     if len(found) == 1:
         return redirect(f"/referrals/{found[0].id}")
