@@ -1,0 +1,53 @@
+"""The live desk in the portal under attack: staff racing each other on one conversation. The portal app on
+a real migrated database of each kind (tests/test_portal.py's `portal`), no Rasa or gateway.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+from sqlalchemy import select
+
+from referrals import live
+from referrals.models import HandoffLogEntry, LiveMessage
+from tests.test_portal import ORG, portal  # noqa: F401  (a fixture)
+
+
+# --- the portal: closing a conversation (the portal app on its own, no Rasa) ------------------------------
+
+def _answered_conversation(portal, taker: str, channel: str = "sms") -> str:
+    """A conversation of ORG's desk, taken by `taker`; its id."""
+    team = live.Team(ORG, frozenset(), None, always=True)
+    with portal.sessions.begin() as s:
+        row = live.request_person(s, "live-attack-" + uuid.uuid4().hex, channel=channel, language="en", team=team,
+                                  need=None, neighborhood=None, asked=[], crisis=False)
+        assert live.take(s, row.id, portal.users[taker], ORG)
+        return row.id
+
+
+def test_two_staff_closing_at_once_close_it_once(portal):  # noqa: F811
+    conversation = _answered_conversation(portal, "caseworker")
+    staff = [portal.client("caseworker"), portal.client("supervisor")]
+    for c in staff:
+        assert c.get(f"/live/{conversation}").status_code == 200  # the page's CSRF token
+    start, results = threading.Barrier(len(staff)), []
+
+    def close(c):
+        start.wait()
+        results.append(c.post(f"/live/{conversation}/close").status_code)
+    threads = [threading.Thread(target=close, args=(c,)) for c in staff]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == [303, 409], results
+    with portal.sessions() as s:
+        said = [portal.vault.open(m.sealed) for m in s.scalars(select(LiveMessage).where(
+            LiveMessage.conversation_id == conversation))]
+        closings = s.scalars(select(HandoffLogEntry.outcome).where(HandoffLogEntry.event == "closed")).all()
+    assert len([m for m in said if "chat with a person has ended" in m]) == 1, "the resident is told once"
+    assert closings == ["answered"]
+    # And nobody answers into the closed conversation.
+    again = staff[1].post(f"/live/{conversation}/reply", {"message": "one more thing"})
+    assert again.status_code == 409
