@@ -51,3 +51,30 @@ def test_two_staff_closing_at_once_close_it_once(portal):  # noqa: F811
     # And nobody answers into the closed conversation.
     again = staff[1].post(f"/live/{conversation}/reply", {"message": "one more thing"})
     assert again.status_code == 409
+
+
+def test_the_conversation_is_closed_to_others_forms_need_their_token_and_texts_stay_text(portal):  # noqa: F811
+    conversation = _answered_conversation(portal, "caseworker", channel="web")
+    attack = '<script>alert(1)</script><img src=x onerror=alert(2)>"\''
+    with portal.sessions.begin() as s:
+        live.add_message(s, s.get(live.LiveConversation, conversation), "resident", attack, portal.vault.seal)
+    taker, colleague, outsider = (portal.client(n) for n in ("caseworker", "cw2", "outsider"))
+    page = taker.get(f"/live/{conversation}")
+    assert page.status_code == 200 and "<script>alert(1)" not in page.text and "onerror=alert(2)>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    # Another organization: nothing exists; a colleague who did not take it: may read, not answer or close.
+    for path in ("", "/take", "/reply", "/close"):
+        method = outsider.get if not path else outsider.post
+        assert method(f"/live/{conversation}{path}", **({"data": {"message": "hi"}} if path else {})).status_code \
+            == 404, path
+    assert colleague.get(f"/live/{conversation}").status_code == 200
+    assert colleague.post(f"/live/{conversation}/reply", {"message": "hi"}).status_code == 409
+    assert colleague.post(f"/live/{conversation}/close").status_code == 409
+    # The taker's own forms without the session's CSRF token (a cross-site form post): refused.
+    for path in ("/take", "/reply", "/close"):
+        assert taker.post(f"/live/{conversation}{path}", {"message": "hi"}, token=False).status_code == 403, path
+        assert taker.post(f"/live/{conversation}{path}", {"message": "hi", "csrf_token": "x" * 43},
+                          token=False).status_code == 403, path
+    with portal.sessions() as s:
+        assert s.get(live.LiveConversation, conversation).status == "active"
+        assert [m.sender for m in live.messages(s, conversation)] == ["resident"], "nothing was added"
