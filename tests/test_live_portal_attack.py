@@ -1,5 +1,6 @@
-"""The live desk in the portal under attack: staff racing each other on one conversation. The portal app on
-a real migrated database of each kind (tests/test_portal.py's `portal`), no Rasa or gateway.
+"""The live desk in the portal under attack: staff racing each other on one conversation, another organization,
+forged forms, markup in what residents write; and the retention purge taking the texts. The portal app on a
+real migrated database of each kind (tests/test_portal.py's `portal`), no Rasa or gateway.
 """
 
 from __future__ import annotations
@@ -78,3 +79,46 @@ def test_the_conversation_is_closed_to_others_forms_need_their_token_and_texts_s
     with portal.sessions() as s:
         assert s.get(live.LiveConversation, conversation).status == "active"
         assert [m.sender for m in live.messages(s, conversation)] == ["resident"], "nothing was added"
+
+
+# --- privacy: the retention purge takes the texts (DELETE is tested through the gateway) ----------------
+
+def test_retention_removes_live_threads_and_case_texts(db_url):
+    from datetime import datetime, timezone
+
+    from referrals.db import make_engine, make_sessionmaker
+    from referrals.models import CaseMessage, ReferralCase
+    from referrals.privacy import purge_expired
+    from referrals.residents import get_or_create_resident
+    from referrals import case_texts
+    from referrals.vault import Vault
+    from tests.test_portal import VAULT_KEY
+
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    team, seal = live.Team(ORG, frozenset(), None, always=True), Vault(VAULT_KEY).seal
+    long_ago = datetime(2025, 1, 5, 15, tzinfo=timezone.utc)
+    try:
+        with sessions.begin() as s:
+            for who in ("gone", "still-here"):  # one resident inactive for the whole period, one active
+                row = live.request_person(s, who, channel="sms", language="en", team=team, need=None,
+                                          neighborhood=None, asked=[], crisis=False, now=long_ago)
+                live.add_message(s, row, "resident", "my landlord", seal)
+                get_or_create_resident(s, who).last_activity_at = (
+                    long_ago if who == "gone" else datetime(2026, 11, 30, tzinfo=timezone.utc))
+            case = ReferralCase(resident_pseudonym="gone", program_id="p", program_name="P", organization=ORG,
+                                need="housing", language="en", channel="sms", created_at=long_ago,
+                                updated_at=long_ago)
+            s.add(case)
+            s.flush()
+            case_texts.add(s, case, "resident", "call me after 5", seal)
+        with sessions.begin() as s:
+            purged = purge_expired(s, days=180, now=datetime(2026, 12, 2, tzinfo=timezone.utc))
+        assert purged["live_conversations"] == 2 and purged["referral_cases"] == 1
+        with sessions() as s:
+            assert s.scalars(select(LiveMessage)).all() == [] and s.scalars(select(CaseMessage)).all() == []
+            assert s.scalars(select(live.LiveConversation)).all() == []
+            assert len(s.scalars(select(HandoffLogEntry)).all()) == 2, "the anonymous events stay"
+    finally:
+        engine.dispose()
+
