@@ -122,3 +122,38 @@ def test_retention_removes_live_threads_and_case_texts(db_url):
     finally:
         engine.dispose()
 
+
+
+def test_the_live_page_refreshing_itself_does_not_keep_an_unattended_session_signed_in(portal):  # noqa: F811
+    """static/live.js fetches the page every 4 s, marked X-Background-Refresh: that is no sign of a person,
+    so the 30-minute idle timeout still signs out a caseworker who walked away from an open conversation."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from referrals.accounts import SESSION_IDLE
+    from referrals.models import StaffSession, utcnow
+
+    conversation = _answered_conversation(portal, "caseworker", channel="web")
+    taker = portal.client("caseworker")
+    refresh = {"X-Background-Refresh": "1", "Accept": "text/html"}
+
+    def idle_for(minutes: int) -> None:
+        with portal.sessions.begin() as s:
+            s.execute(update(StaffSession).where(StaffSession.user_id == portal.users["caseworker"])
+                      .values(last_seen_at=utcnow() - timedelta(minutes=minutes)))
+
+    def last_seen():
+        with portal.sessions() as s:
+            return s.scalar(select(StaffSession.last_seen_at).where(
+                StaffSession.user_id == portal.users["caseworker"]))
+
+    idle_for(29)
+    before = last_seen()
+    assert taker.get(f"/live/{conversation}", headers=refresh).status_code == 200
+    assert last_seen() == before, "a background refresh is not activity"
+    assert taker.get(f"/live/{conversation}").status_code == 200  # the caseworker reloads it: activity
+    assert last_seen() > before
+    idle_for(int(SESSION_IDLE.total_seconds() // 60) + 1)
+    gone = taker.get(f"/live/{conversation}", headers=refresh)
+    assert gone.status_code == 303 and gone.headers["Location"].startswith("/login")
