@@ -324,7 +324,7 @@ def _prepare(p: Portal, key: tuple[str, str], role: str | None) -> tuple[str, di
 
 def _live_conversation(p: Portal, taken_by: str | None = None) -> str:
     """A web resident waiting for a person from ORG (or being answered by `taken_by`), for the live routes."""
-    from referrals.db import get_or_create_resident
+    from referrals.residents import get_or_create_resident
     from referrals.models import LiveConversation
 
     with p.sessions.begin() as s:
