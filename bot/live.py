@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 POLL_MAX_S = 25.0
 POLL_STEP_S = 0.5
+POLL_RETRY_S = 5
+MAX_MESSAGE_ID = 2**63 - 1
+SESSION_HEADER = "X-Chat-Session"
 
 
 def _domain_texts(name: str) -> dict[str, str]:
@@ -91,6 +94,9 @@ class LiveDesk:
         self.staffed = StaffedHours.from_settings(gateway.settings)
         self.outbound = Outbound(gateway.settings, gateway.sessions)
         self.sweeper: asyncio.Task | None = None
+        # The long poll waiting for each web conversation (pseudonym -> a token of that poll): one at a
+        # time, so a session cannot hold many polls, each reading the database twice a second.
+        self.polls: dict[str, object] = {}
 
     async def start(self, _app: web.Application) -> None:
         if self.teams:  # LIVE_TEAMS=off: nothing is ever queued here
@@ -234,26 +240,39 @@ class LiveDesk:
     # --- the web chat's long poll -----------------------------------------------------------------
 
     async def poll(self, request: web.Request) -> web.Response:
-        """GET /chat/live?session=...&after=ID[&wait=S]: staff messages after ID, waiting up to S seconds."""
+        """GET /chat/live?after=ID[&wait=S], the session in the X-Chat-Session header (never in the URL: proxies
+        log URLs, and the session id is the resident's key to the conversation): staff messages after ID,
+        waiting up to S seconds. One poll per session waits at a time: a newer one ends the older (429)."""
         address = self.gw.client_address(request)
         if not self.gw.by_address.hit("live:" + address):
             return self.gw.too_many("Too many requests.", self.gw.by_address.retry_after("live:" + address))
-        session = request.query.get("session")
+        session = request.headers.get(SESSION_HEADER)
         if session is None or not self.gw.valid_session(session):
-            return web.json_response({"error": "Expected a chat 'session'."}, status=400)
+            return web.json_response({"error": f"Expected a chat session in the {SESSION_HEADER} header."},
+                                     status=400)
         try:
             after = max(0, int(request.query.get("after", "0")))
             wait = min(POLL_MAX_S, max(0.0, float(request.query.get("wait", str(POLL_MAX_S)))))
         except ValueError:
             return web.json_response({"error": "'after' and 'wait' must be numbers."}, status=400)
+        if after > MAX_MESSAGE_ID:  # no message has such an id (and SQLite cannot compare with it)
+            return web.json_response({"error": "'after' is not a message id."}, status=400)
         who = pseudonym(self.gw.pseudonym_key, "web", session)
+        mine = object()
+        self.polls[who] = mine  # an older poll of this session sees it and ends
         loop = asyncio.get_running_loop()
         until = loop.time() + wait
-        while True:
-            found, still_open = await self.gw._db(self._new_messages, who, after)
-            if found or not still_open or loop.time() >= until:
-                return web.json_response({"messages": found, "live": still_open})
-            await asyncio.sleep(POLL_STEP_S)
+        try:
+            while True:
+                if self.polls.get(who) is not mine:
+                    return self.gw.too_many("A newer poll of this chat took over.", POLL_RETRY_S)
+                found, still_open = await self.gw._db(self._new_messages, who, after)
+                if found or not still_open or loop.time() >= until:
+                    return web.json_response({"messages": found, "live": still_open})
+                await asyncio.sleep(POLL_STEP_S)
+        finally:
+            if self.polls.get(who) is mine:
+                del self.polls[who]
 
     def _new_messages(self, who: str, after: int) -> tuple[list[dict[str, Any]], bool]:
         with self.gw.sessions() as session:

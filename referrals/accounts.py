@@ -517,9 +517,11 @@ def _printable(text: str) -> str:
     return "".join(c for c in text if c.isprintable())
 
 
-def resume_session(session: Session, token: str, now: datetime | None = None
+def resume_session(session: Session, token: str, now: datetime | None = None, touch: bool = True
                    ) -> tuple[StaffSession, StaffUser] | None:
-    """The live session and its user for a cookie token; an expired session is deleted on the way."""
+    """The live session and its user for a cookie token; an expired session is deleted on the way.
+    `touch=False` for a page's own background refresh: it is no sign of a person, so it does not keep the
+    session from its idle timeout."""
     if not token or len(token) > 200:
         return None
     now = now or utcnow()
@@ -533,7 +535,7 @@ def resume_session(session: Session, token: str, now: datetime | None = None
         session.delete(row)
         session.flush()
         return None
-    if now - as_utc(row.last_seen_at) > SESSION_TOUCH:  # one write a minute at most, not one per request
+    if touch and now - as_utc(row.last_seen_at) > SESSION_TOUCH:  # one write a minute at most
         row.last_seen_at = now
     return row, user
 

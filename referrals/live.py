@@ -249,6 +249,21 @@ def take(session: Session, conversation_id: str, staff_id: int, team: str, now: 
     return True
 
 
+def close_answered(session: Session, conversation_id: str, outcome: str, now: datetime | None = None) -> bool:
+    """Close a conversation staff are answering, once: two staff (the taker and a supervisor) pressing "close"
+    at once, or twice, get one closing (conditional UPDATE, as `take`); False for the one that lost."""
+    now = now or utcnow()
+    result = session.execute(update(LiveConversation)
+                             .where(LiveConversation.id == conversation_id, LiveConversation.status == "active")
+                             .values(status="closed", outcome=outcome[:20], closed_at=now)
+                             .execution_options(synchronize_session=False))
+    if cast(CursorResult, result).rowcount != 1:
+        return False
+    row = _changed_row(session, conversation_id)
+    log(session, row, "closed", outcome=outcome, now=now)
+    return True
+
+
 def close(session: Session, row: LiveConversation, outcome: str, now: datetime | None = None) -> None:
     now = now or utcnow()
     row.status, row.outcome, row.closed_at = "closed", outcome[:20], now

@@ -37,6 +37,8 @@ def test_a_caseworker_answers_a_web_resident_live_in_two_browsers(desk: Desk, br
     for ctx in (resident, staff):
         ctx.set_default_timeout(REPLY_MS)
     chat = resident.new_page()
+    polls = []
+    chat.on("request", lambda r: polls.append(r) if "/chat/live" in r.url else None)
     chat.goto(desk.gateway.url)
     type_and_send(chat, "hi")
     wait_reply(chat, "automated assistant")
@@ -47,6 +49,8 @@ def test_a_caseworker_answers_a_web_resident_live_in_two_browsers(desk: Desk, br
     portal = staff.new_page()
     outside = []
     portal.on("request", lambda r: None if r.url.startswith(desk.portal_url) else outside.append(r.url))
+    refreshes = []
+    portal.on("request", lambda r: refreshes.append(r) if r.resource_type == "fetch" else None)
     sign_in(portal, desk, "ana")
     portal.click("a:has-text('Live')")
     portal.wait_for_url(re.compile(r"/live$"))
@@ -62,6 +66,11 @@ def test_a_caseworker_answers_a_web_resident_live_in_two_browsers(desk: Desk, br
     portal.fill("#message", "Hi, I'm Ana. How much is the rent, and when is it due?")
     portal.click("button:has-text('Send')")
     expect(chat.locator("#chat-log")).to_contain_text("How much is the rent, and when is it due?")
+    chat.reload()  # reloaded while a person has it: the widget goes on polling, and shows nothing twice
+    portal.fill("#message", "Are you still there?")
+    portal.click("button:has-text('Send')")
+    expect(chat.locator("#chat-log")).to_contain_text("Are you still there?")
+    assert chat.locator("#chat-log").inner_text().count("How much is the rent") == 1
 
     portal.fill("#message", "Let me check what we have")  # typing when the reply comes in
     type_and_send(chat, "950, on the 1st")
@@ -74,5 +83,9 @@ def test_a_caseworker_answers_a_web_resident_live_in_two_browsers(desk: Desk, br
     type_and_send(chat, "hi")
     wait_reply(chat, "What do you need")
     assert outside == [], "the portal loads nothing from outside"
+    # The thread's own refresh is marked, so that it does not hold off the idle sign-out.
+    assert refreshes and all(r.headers.get("x-background-refresh") == "1" for r in refreshes)
+    # The session id is the resident's key to the chat: in a header, never in a URL a proxy would log.
+    assert polls and all("session" not in r.url and r.headers.get("x-chat-session") for r in polls)
     resident.close()
     staff.close()

@@ -119,8 +119,8 @@ def sms_who(desk: Desk, gw, phone: str) -> str:
 def poll(gateway, session: str, after: int = 0, wait: float = 0) -> dict:
     async def go():
         async with aiohttp.ClientSession() as s:
-            async with s.get(f"{gateway.url}/chat/live", params={"session": session, "after": str(after),
-                                                                 "wait": str(wait)}) as resp:
+            async with s.get(f"{gateway.url}/chat/live", params={"after": str(after), "wait": str(wait)},
+                             headers={"X-Chat-Session": session}) as resp:
                 assert resp.status == 200, await resp.text()
                 return await resp.json()
     return asyncio.run(go())
@@ -367,7 +367,7 @@ def test_web_resident_gets_a_person_and_sees_the_answers_live(desk: Desk):
 def test_the_long_poll_refuses_a_made_up_session(desk: Desk):
     async def go():
         async with aiohttp.ClientSession() as s:
-            async with s.get(f"{desk.gateway.url}/chat/live", params={"session": "x" * 20}) as resp:
+            async with s.get(f"{desk.gateway.url}/chat/live", headers={"X-Chat-Session": "x" * 20}) as resp:
                 return resp.status
     assert asyncio.run(go()) == 400
 

@@ -92,7 +92,8 @@
   // --- state, kept in this tab only -----------------------------------------------------------
 
   function freshState() {
-    return { v: 1, session: null, language: "en", entries: [], choices: [], askContact: false, multiple: false };
+    return { v: 1, session: null, language: "en", entries: [], choices: [], askContact: false, multiple: false,
+             live: false, liveAfter: 0 };
   }
 
   function isButton(b) {
@@ -123,7 +124,11 @@
         }),
         choices: s.choices.filter(isButton),
         askContact: s.askContact === true,
-        multiple: s.multiple === true
+        multiple: s.multiple === true,
+        // A person has the conversation, and the last of their messages shown: a reload goes on polling
+        // from there (no message twice, none missed).
+        live: s.live === true,
+        liveAfter: typeof s.liveAfter === "number" && s.liveAfter >= 0 ? s.liveAfter : 0
       };
     } catch (e) {
       return freshState();
@@ -395,7 +400,6 @@
   /* While a person has the conversation (a live handoff), their answers arrive by long polling
      GET /chat/live: each poll waits up to 25 s for messages after the last one seen. */
   var polling = false;
-  var liveAfter = 0;
 
   function pollLive() {
     if (polling || !state.session) {
@@ -403,8 +407,10 @@
     }
     polling = true;
     var myGeneration = generation;
-    var url = "/chat/live?session=" + encodeURIComponent(state.session) + "&after=" + liveAfter;
-    window.fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+    // The session goes in a header, never in the URL (proxies log URLs; the session is the key to the chat).
+    var url = "/chat/live?after=" + state.liveAfter;
+    window.fetch(url, { headers: { "Accept": "application/json", "X-Chat-Session": state.session },
+                        credentials: "same-origin", cache: "no-store" })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (body) {
         polling = false;
@@ -416,11 +422,12 @@
           return;
         }
         body.messages.forEach(function (m) {
-          if (m && typeof m.id === "number" && m.id > liveAfter) {
-            liveAfter = m.id;
+          if (m && typeof m.id === "number" && m.id > state.liveAfter) {
+            state.liveAfter = m.id;
           }
         });
         addBotMessages(body.messages.map(function (m) { return { text: m.text, buttons: [] }; }), state.language);
+        state.live = body.live === true;
         saveState();
         if (body.live === true) {
           pollLive();
@@ -482,6 +489,7 @@
         }
         var contactOpened = applyReply(body, result.ok, previousChoices);
         if (body.live === true) {
+          state.live = true;
           pollLive();
         }
         if (body.forgotten === true) {
@@ -675,4 +683,7 @@
 
   renderAll();
   setBusy(false);
+  if (state.live) {
+    pollLive(); // reloaded while a person has the conversation
+  }
 })();

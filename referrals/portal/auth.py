@@ -52,6 +52,7 @@ MFA_STEP = frozenset({"mfa-step"})
 ANY_STAFF: tuple[str, ...] = ROLES
 LOGIN_CSRF_COOKIE = "portal_login_csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BACKGROUND_HEADER = "X-Background-Refresh"
 
 
 def roles(*names: str) -> Callable[[Handler], Handler]:
@@ -149,7 +150,10 @@ def forbidden(request: web.Request) -> web.Response:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Find the signed-in user, then let the request through only if the route's declaration allows."""
     token = session_token(request)
-    found = resume_session(request[DB], token) if token else None
+    # A page refreshing itself (static/live.js) says so: that is not the caseworker at the keyboard, and an
+    # unattended live conversation page must still sign out after the idle timeout.
+    background = request.headers.get(BACKGROUND_HEADER) == "1"
+    found = resume_session(request[DB], token, touch=not background) if token else None
     if found is not None:
         request[STAFF_SESSION] = found[0]
         if found[0].mfa_at is None:

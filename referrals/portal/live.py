@@ -151,10 +151,20 @@ async def live_close(request: web.Request) -> web.Response:
     row, user, session = _conversation(request), staff_user(request), db(request)
     if not _may_answer(request, row):
         return _live_page(request, status=409, error="Only the person who took this conversation can "
-                                                     "close it.")
-    await _tell(request, row, "system", live.text(row.language, "closed"))
-    live.close(session, row, "answered")
+                                                          "close it.")
+    conversation_id = row.id
+    session.commit()  # the UPDATE starts its own transaction (see live_take)
+    try:
+        closed = live.close_answered(session, conversation_id, "answered")
+    except OperationalError:  # waited longer than the busy timeout
+        session.rollback()
+        return _live_page(request, status=503, error="The database was busy. Try again.")
+    if not closed:  # someone else closed it meanwhile: the resident is told once
+        session.rollback()
+        return _live_page(request, status=409, error="This conversation is closed already.")
+    session.refresh(row)
     accounts.audit(session, user, "live_closed", detail=f"live conversation {row.id[:8]}")
+    await _tell(request, row, "system", live.text(row.language, "closed"))
     return redirect("/live")
 
 

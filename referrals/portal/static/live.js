@@ -8,8 +8,16 @@
     return;
   }
   function refresh() {
-    window.fetch(window.location.pathname, { credentials: "same-origin", headers: { "Accept": "text/html" } })
-      .then(function (response) { return response.ok ? response.text() : null; })
+    // Marked as the page's own refresh: it does not count as activity, so the idle sign-out still comes.
+    window.fetch(window.location.pathname, { credentials: "same-origin",
+                                             headers: { "Accept": "text/html", "X-Background-Refresh": "1" } })
+      .then(function (response) {
+        if (response.redirected) { // signed out (idle timeout): the thread must not stay on screen
+          window.location.reload();
+          return null;
+        }
+        return response.ok ? response.text() : null;
+      })
       .then(function (html) {
         if (!html) {
           return;
