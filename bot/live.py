@@ -188,7 +188,11 @@ class LiveDesk:
         tracker, lead = None, ""
         if not (asked_person or crisis_yes) and any(m.get("text") in default_replies() for m in reply.messages):
             tracker = await self._tracker(who)  # a second misunderstanding in a row: a person takes over
-            asked_person = _misunderstood_twice(tracker)
+            try:  # only misunderstandings since the last chat with a person count (Rasa never saw that chat)
+                since = await self.gw._db(self._last_closed, who)
+            except SQLAlchemyError:
+                since = None
+            asked_person = _misunderstood_twice(tracker, since.timestamp() if since else None)
             lead = live.text(reply.language, "misunderstood") if asked_person else ""
         if not (asked_person or crisis_yes):
             return
@@ -227,6 +231,10 @@ class LiveDesk:
                 return live.offer_text(language, "after_hours", team, crisis), False
             return live.queued_text(language, channel, team.name, live.usual_wait(session, team.name),
                                     crisis), True
+
+    def _last_closed(self, who: str):
+        with self.gw.sessions() as session:
+            return live.last_closed_at(session, who)
 
     async def _tracker(self, who: str) -> dict[str, Any]:
         try:
@@ -317,9 +325,12 @@ class LiveDesk:
         log_event(event, **fields)
 
 
-def _misunderstood_twice(tracker: dict[str, Any]) -> bool:
-    """Whether the assistant's last two answers were both "Sorry, I didn't understand"."""
-    said = [e.get("text") for e in tracker.get("events") or [] if e.get("event") == "bot"]
+def _misunderstood_twice(tracker: dict[str, Any], since: float | None = None) -> bool:
+    """Whether the assistant's last two answers were both "Sorry, I didn't understand", both said after
+    `since` (epoch seconds: when the resident's last chat with a person ended, so a miss from before that
+    chat does not count again)."""
+    said = [e.get("text") for e in tracker.get("events") or []
+            if e.get("event") == "bot" and (since is None or float(e.get("timestamp") or 0) > since)]
     return len(said) >= 2 and said[-1] in default_replies() and said[-2] in default_replies()
 
 

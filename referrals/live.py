@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from referrals.callbacks import StaffedHours, hours_label
@@ -231,6 +231,13 @@ def messages_for(session: Session, pseudonym: str, after: int = 0) -> list[LiveM
                                                           LiveMessage.id > after,
                                                           LiveMessage.sender.in_(("staff", "system")))
                                 .order_by(LiveMessage.id).limit(50)))
+
+
+def last_closed_at(session: Session, pseudonym: str) -> datetime | None:
+    """When this resident's latest conversation with a person ended (None: never)."""
+    closed = session.scalar(select(func.max(LiveConversation.closed_at))
+                            .where(LiveConversation.pseudonym == pseudonym))
+    return as_utc(closed) if closed is not None else None
 
 
 def take(session: Session, conversation_id: str, staff_id: int, team: str, now: datetime | None = None) -> bool:

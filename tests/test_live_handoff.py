@@ -246,7 +246,19 @@ def test_two_misunderstandings_in_a_row_bring_a_person(desk: Desk):
     assert "didn't understand" in first and desk.conversation(who) is None, "one miss: the bot asks again"
     second = t.say("kkkk jjjj")
     assert second.startswith("Sorry, I'm not understanding you. OK, I'm getting you a person from"), t.show()
-    assert desk.conversation(who).status == "queued"
+    first_chat = desk.conversation(who)
+    assert first_chat.status == "queued"
+
+    # Back with the bot after the chat: the two misses from before it do not count again.
+    ana = desk.staff("ana")
+    ana.get("/live")
+    assert ana.post(f"/live/{first_chat.id}/take").status_code == 303
+    assert ana.post(f"/live/{first_chat.id}/close").status_code == 303
+    again = t.say("zzqx vvbn")
+    assert "didn't understand" in again and "getting you a person" not in again, t.show()
+    assert desk.conversation(who).id == first_chat.id, "one miss after the chat: no new conversation"
+    assert "getting you a person" in t.say("pppp qqqq"), t.show()
+    assert desk.conversation(who).id != first_chat.id
 
 
 def test_stop_mid_conversation_stops_the_staff_texts(desk: Desk):
